@@ -1,0 +1,154 @@
+/*
+ * crypto.h - the cryptographic primitives of libvpxi.
+ *
+ * lib/core/crypto.c is the only file that calls OpenSSL (libcrypto 3.x);
+ * everything else in the project goes through this interface. cSHAKE128 and
+ * KMAC128, which OpenSSL 3.0 lacks or exposes awkwardly, are implemented in
+ * lib/core/keccak.c and declared here too.
+ */
+#ifndef VPXI_CRYPTO_H
+#define VPXI_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vpxi/err.h"
+
+struct vpxi_wr;
+
+/* ---- hashes ---------------------------------------------------------- */
+
+enum vpxi_hash_alg {
+    VPXI_HASH_NONE = 0,
+    VPXI_HASH_SHA1 = 1,
+    VPXI_HASH_SHA256 = 2,
+    VPXI_HASH_SHA384 = 3,
+    VPXI_HASH_SHA512 = 4,
+};
+
+enum vpxi_hash_limits {
+    VPXI_HASH_MAX_LEN = 64, /* bytes, SHA-512 */
+};
+
+/* Digest length in bytes, 0 for an unknown algorithm. */
+size_t vpxi_hash_len(enum vpxi_hash_alg alg);
+/* Name as used in SPKI (sha1, sha256, sha384, sha512), NULL if unknown. */
+const char *vpxi_hash_name(enum vpxi_hash_alg alg);
+/* Algorithm from an SPKI name; VPXI_HASH_NONE if unknown. */
+enum vpxi_hash_alg vpxi_hash_from_name(const uint8_t *name, size_t len);
+
+int vpxi_hash(enum vpxi_hash_alg alg, const void *p, size_t n, uint8_t *out) VPXI_WUR;
+
+/* Incremental hashing. */
+struct vpxi_hash_ctx;
+int vpxi_hash_new(enum vpxi_hash_alg alg, struct vpxi_hash_ctx **out) VPXI_WUR;
+int vpxi_hash_update(struct vpxi_hash_ctx *c, const void *p, size_t n);
+/* Writes the digest and resets the context for reuse with the same algorithm. */
+int vpxi_hash_final(struct vpxi_hash_ctx *c, uint8_t *out);
+void vpxi_hash_free(struct vpxi_hash_ctx *c);
+
+/* HMAC over the concatenation of n chunks. */
+struct vpxi_iov {
+    const void *p;
+    size_t len;
+};
+int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
+              const struct vpxi_iov *iov, size_t n, uint8_t *out) VPXI_WUR;
+
+/* Fills p with n bytes from the system CSPRNG. */
+int vpxi_random(void *p, size_t n) VPXI_WUR;
+
+/* ---- cSHAKE128 / KMAC128 (NIST SP 800-185), lib/core/keccak.c -------- */
+
+/* cSHAKE128(X, L = outlen*8, N, S). With N and S empty this is SHAKE128. */
+void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen,
+                    const uint8_t *s, size_t slen, uint8_t *out, size_t outlen);
+/* KMAC128(K, X, L = outlen*8, S). */
+void vpxi_kmac128(const uint8_t *k, size_t klen, const uint8_t *x, size_t xlen,
+                  const uint8_t *s, size_t slen, uint8_t *out, size_t outlen);
+
+/* ---- public-key pairs ------------------------------------------------ */
+
+enum vpxi_key_alg {
+    VPXI_KEY_NONE = 0,
+    VPXI_KEY_RSA = 1,        /* RSA, 3072 bits by default; interoperability only */
+    VPXI_KEY_ECDSA_P256 = 2, /* ECDSA on NIST P-256: the default */
+    VPXI_KEY_ED25519 = 3,    /* EdDSA on edwards25519 */
+};
+
+enum vpxi_key_limits {
+    VPXI_RSA_BITS_DEFAULT = 3072,
+    VPXI_RSA_BITS_MIN = 2048,
+    VPXI_RSA_BITS_MAX = 8192,
+    VPXI_RSA_E_MAX = 8,       /* bytes of public exponent we accept */
+    VPXI_P256_COORD_LEN = 32, /* bytes per affine coordinate */
+    VPXI_P256_SIG_LEN = 64,   /* r || s */
+    VPXI_ED25519_LEN = 32,    /* public key bytes */
+    VPXI_ED25519_SIG_LEN = 64,
+    VPXI_SIG_MAX = 1024,      /* bytes, RSA-8192 */
+    VPXI_PUBRAW_MAX = 1040,   /* bytes needed by vpxi_key_export_public() */
+};
+
+/* Signature schemes. ECDSA signatures are the raw r || s form (as HIP and
+ * our SPKI signatures carry them), not DER. */
+enum vpxi_sig_scheme {
+    VPXI_SIG_RSA_PKCS1_SHA256 = 1,
+    VPXI_SIG_RSA_PSS_SHA256 = 2,
+    VPXI_SIG_ECDSA_SHA256 = 3,
+    VPXI_SIG_ECDSA_SHA384 = 4,
+    VPXI_SIG_ED25519 = 5,
+};
+
+/* Raw public components, big-endian unsigned integers without leading zeros
+ * for RSA; fixed-length coordinates for P-256; the 32-byte encoding for
+ * Ed25519. Pointers borrow the caller's buffer. */
+struct vpxi_pubraw {
+    enum vpxi_key_alg alg;
+    const uint8_t *e, *n; /* RSA */
+    size_t elen, nlen;
+    const uint8_t *x, *y; /* P-256: 32 bytes each */
+    const uint8_t *ed;    /* Ed25519: 32 bytes */
+};
+
+struct vpxi_key;
+
+/* Generates a key pair. bits is used for RSA only (0 = default). */
+int vpxi_key_generate(enum vpxi_key_alg alg, unsigned bits, struct vpxi_key **out) VPXI_WUR;
+/* Reference counting: keys are shared by certificates and caches. */
+struct vpxi_key *vpxi_key_get(struct vpxi_key *k);
+void vpxi_key_put(struct vpxi_key *k);
+
+enum vpxi_key_alg vpxi_key_alg(const struct vpxi_key *k);
+bool vpxi_key_is_private(const struct vpxi_key *k);
+/* Size in bits (RSA modulus, 256 for the curves). */
+unsigned vpxi_key_bits(const struct vpxi_key *k);
+const char *vpxi_key_alg_name(enum vpxi_key_alg alg); /* "ecdsa-p256", "ed25519", "rsa" */
+enum vpxi_key_alg vpxi_key_alg_from_name(const char *name);
+
+/* Exports the public components into buf (VPXI_PUBRAW_MAX bytes suffice). */
+int vpxi_key_export_public(const struct vpxi_key *k, uint8_t *buf, size_t cap,
+                           struct vpxi_pubraw *out) VPXI_WUR;
+/* Builds a public key from components; validates the point / modulus. */
+int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out) VPXI_WUR;
+/* True iff both keys have the same public part. */
+bool vpxi_key_public_equal(const struct vpxi_key *a, const struct vpxi_key *b);
+
+/* PKCS#8 PEM, unencrypted ("-----BEGIN PRIVATE KEY-----"). */
+int vpxi_key_private_to_pem(const struct vpxi_key *k, struct vpxi_wr *w) VPXI_WUR;
+int vpxi_key_private_from_pem(const uint8_t *pem, size_t len, struct vpxi_key **out) VPXI_WUR;
+/* SubjectPublicKeyInfo PEM ("-----BEGIN PUBLIC KEY-----"). */
+int vpxi_key_public_to_pem(const struct vpxi_key *k, struct vpxi_wr *w) VPXI_WUR;
+int vpxi_key_public_from_pem(const uint8_t *pem, size_t len, struct vpxi_key **out) VPXI_WUR;
+
+/* Default scheme for a key: RSA-PKCS1-SHA256, ECDSA-SHA256, Ed25519. */
+enum vpxi_sig_scheme vpxi_key_default_scheme(const struct vpxi_key *k);
+/* Signature length for this key and scheme (exact for all our schemes). */
+size_t vpxi_key_sig_len(const struct vpxi_key *k);
+int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
+                  size_t len, uint8_t *sig, size_t cap, size_t *siglen) VPXI_WUR;
+/* 0 or VPXI_ERR_BAD_SIG. */
+int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
+                    size_t len, const uint8_t *sig, size_t siglen) VPXI_WUR;
+
+#endif

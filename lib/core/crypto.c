@@ -1,0 +1,701 @@
+/*
+ * crypto.c - the only file in vpxi that calls OpenSSL.
+ *
+ * Keys are EVP_PKEYs wrapped in a reference-counted struct. ECDSA signatures
+ * cross this interface in the raw r || s form; conversion to and from DER
+ * happens here and nowhere else. Every failure path clears OpenSSL's error
+ * queue so that a later, unrelated call does not report a stale error.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+
+#include "vpxi/alloc.h"
+#include "vpxi/buf.h"
+#include "vpxi/crypto.h"
+#include "vpxi/ct.h"
+
+/* ---- hashes ---------------------------------------------------------- */
+
+struct hash_info {
+    const char *name;
+    size_t len;
+    const EVP_MD *(*md)(void);
+};
+
+static const struct hash_info hash_table[] = {
+    [VPXI_HASH_SHA1] = { "sha1", 20, EVP_sha1 },
+    [VPXI_HASH_SHA256] = { "sha256", 32, EVP_sha256 },
+    [VPXI_HASH_SHA384] = { "sha384", 48, EVP_sha384 },
+    [VPXI_HASH_SHA512] = { "sha512", 64, EVP_sha512 },
+};
+
+static const struct hash_info *hash_info(enum vpxi_hash_alg alg)
+{
+    if ((unsigned)alg >= sizeof(hash_table) / sizeof(hash_table[0]) || !hash_table[alg].name)
+        return NULL;
+    return &hash_table[alg];
+}
+
+size_t vpxi_hash_len(enum vpxi_hash_alg alg)
+{
+    const struct hash_info *h = hash_info(alg);
+    return h ? h->len : 0;
+}
+
+const char *vpxi_hash_name(enum vpxi_hash_alg alg)
+{
+    const struct hash_info *h = hash_info(alg);
+    return h ? h->name : NULL;
+}
+
+enum vpxi_hash_alg vpxi_hash_from_name(const uint8_t *name, size_t len)
+{
+    unsigned i;
+
+    for (i = 1; i < sizeof(hash_table) / sizeof(hash_table[0]); i++)
+        if (hash_table[i].name && strlen(hash_table[i].name) == len &&
+            memcmp(hash_table[i].name, name, len) == 0)
+            return (enum vpxi_hash_alg)i;
+    return VPXI_HASH_NONE;
+}
+
+static int ossl_fail(int r)
+{
+    ERR_clear_error();
+    return r;
+}
+
+int vpxi_hash(enum vpxi_hash_alg alg, const void *p, size_t n, uint8_t *out)
+{
+    const struct hash_info *h = hash_info(alg);
+    unsigned int olen = 0;
+
+    if (!h)
+        return VPXI_ERR_UNSUPPORTED;
+    if (EVP_Digest(p, n, out, &olen, h->md(), NULL) != 1 || olen != h->len)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
+struct vpxi_hash_ctx {
+    EVP_MD_CTX *md;
+    const struct hash_info *h;
+};
+
+int vpxi_hash_new(enum vpxi_hash_alg alg, struct vpxi_hash_ctx **out)
+{
+    const struct hash_info *h = hash_info(alg);
+    struct vpxi_hash_ctx *c;
+
+    *out = NULL;
+    if (!h)
+        return VPXI_ERR_UNSUPPORTED;
+    if ((c = vpxi_calloc(1, sizeof(*c))) == NULL)
+        return VPXI_ERR_NOMEM;
+    c->h = h;
+    if ((c->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(c->md, h->md(), NULL) != 1) {
+        vpxi_hash_free(c);
+        return ossl_fail(VPXI_ERR_NOMEM);
+    }
+    *out = c;
+    return 0;
+}
+
+int vpxi_hash_update(struct vpxi_hash_ctx *c, const void *p, size_t n)
+{
+    if (EVP_DigestUpdate(c->md, p, n) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
+int vpxi_hash_final(struct vpxi_hash_ctx *c, uint8_t *out)
+{
+    unsigned int olen = 0;
+
+    if (EVP_DigestFinal_ex(c->md, out, &olen) != 1 ||
+        EVP_DigestInit_ex(c->md, c->h->md(), NULL) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
+void vpxi_hash_free(struct vpxi_hash_ctx *c)
+{
+    if (!c)
+        return;
+    EVP_MD_CTX_free(c->md);
+    vpxi_free(c);
+}
+
+int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
+              const struct vpxi_iov *iov, size_t n, uint8_t *out)
+{
+    const struct hash_info *h = hash_info(alg);
+    EVP_MAC *mac = NULL;
+    EVP_MAC_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    size_t i, olen = 0;
+    int r = VPXI_ERR_INTERNAL;
+
+    if (!h)
+        return VPXI_ERR_UNSUPPORTED;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *)EVP_MD_get0_name(h->md()), 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+        (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
+        EVP_MAC_init(ctx, key, keylen, params) != 1)
+        goto out;
+    for (i = 0; i < n; i++)
+        if (iov[i].len && EVP_MAC_update(ctx, iov[i].p, iov[i].len) != 1)
+            goto out;
+    if (EVP_MAC_final(ctx, out, &olen, h->len) != 1 || olen != h->len)
+        goto out;
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(mac);
+    return r;
+}
+
+int vpxi_random(void *p, size_t n)
+{
+    if (n > INT32_MAX)
+        vpxi_misuse("vpxi_random: length");
+    if (RAND_bytes(p, (int)n) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+struct vpxi_key {
+    EVP_PKEY *pkey;
+    enum vpxi_key_alg alg;
+    bool priv;
+    atomic_int refs;
+};
+
+static int key_wrap(EVP_PKEY *pkey, bool priv, struct vpxi_key **out)
+{
+    struct vpxi_key *k;
+    enum vpxi_key_alg alg;
+    char group[32];
+    size_t glen = 0;
+
+    *out = NULL;
+    switch (EVP_PKEY_get_base_id(pkey)) {
+    case EVP_PKEY_RSA:
+        if (EVP_PKEY_get_bits(pkey) < VPXI_RSA_BITS_MIN ||
+            EVP_PKEY_get_bits(pkey) > VPXI_RSA_BITS_MAX)
+            return VPXI_ERR_BAD_KEY;
+        alg = VPXI_KEY_RSA;
+        break;
+    case EVP_PKEY_EC:
+        if (EVP_PKEY_get_group_name(pkey, group, sizeof(group), &glen) != 1 ||
+            (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0))
+            return ossl_fail(VPXI_ERR_UNSUPPORTED);
+        alg = VPXI_KEY_ECDSA_P256;
+        break;
+    case EVP_PKEY_ED25519:
+        alg = VPXI_KEY_ED25519;
+        break;
+    default:
+        return VPXI_ERR_UNSUPPORTED;
+    }
+    if ((k = vpxi_calloc(1, sizeof(*k))) == NULL)
+        return VPXI_ERR_NOMEM;
+    k->pkey = pkey;
+    k->alg = alg;
+    k->priv = priv;
+    atomic_init(&k->refs, 1);
+    *out = k;
+    return 0;
+}
+
+int vpxi_key_generate(enum vpxi_key_alg alg, unsigned bits, struct vpxi_key **out)
+{
+    EVP_PKEY *pkey = NULL;
+    int r;
+
+    *out = NULL;
+    switch (alg) {
+    case VPXI_KEY_RSA:
+        if (bits == 0)
+            bits = VPXI_RSA_BITS_DEFAULT;
+        if (bits < VPXI_RSA_BITS_MIN || bits > VPXI_RSA_BITS_MAX)
+            return VPXI_ERR_INVALID;
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+        break;
+    case VPXI_KEY_ECDSA_P256:
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        break;
+    case VPXI_KEY_ED25519:
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        break;
+    default:
+        return VPXI_ERR_UNSUPPORTED;
+    }
+    if (!pkey)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    if ((r = key_wrap(pkey, true, out)) != 0)
+        EVP_PKEY_free(pkey);
+    return r;
+}
+
+struct vpxi_key *vpxi_key_get(struct vpxi_key *k)
+{
+    if (k)
+        atomic_fetch_add(&k->refs, 1);
+    return k;
+}
+
+void vpxi_key_put(struct vpxi_key *k)
+{
+    if (!k || atomic_fetch_sub(&k->refs, 1) != 1)
+        return;
+    EVP_PKEY_free(k->pkey); /* OpenSSL clears private components on free */
+    vpxi_free(k);
+}
+
+enum vpxi_key_alg vpxi_key_alg(const struct vpxi_key *k)
+{
+    return k->alg;
+}
+
+bool vpxi_key_is_private(const struct vpxi_key *k)
+{
+    return k->priv;
+}
+
+unsigned vpxi_key_bits(const struct vpxi_key *k)
+{
+    return k->alg == VPXI_KEY_RSA ? (unsigned)EVP_PKEY_get_bits(k->pkey) : 256;
+}
+
+static const char *const key_alg_names[] = {
+    [VPXI_KEY_RSA] = "rsa",
+    [VPXI_KEY_ECDSA_P256] = "ecdsa-p256",
+    [VPXI_KEY_ED25519] = "ed25519",
+};
+
+const char *vpxi_key_alg_name(enum vpxi_key_alg alg)
+{
+    if ((unsigned)alg >= sizeof(key_alg_names) / sizeof(key_alg_names[0]) ||
+        !key_alg_names[alg])
+        return "none";
+    return key_alg_names[alg];
+}
+
+enum vpxi_key_alg vpxi_key_alg_from_name(const char *name)
+{
+    unsigned i;
+
+    for (i = 1; i < sizeof(key_alg_names) / sizeof(key_alg_names[0]); i++)
+        if (key_alg_names[i] && strcmp(key_alg_names[i], name) == 0)
+            return (enum vpxi_key_alg)i;
+    return VPXI_KEY_NONE;
+}
+
+/* Big-endian bytes of a BIGNUM parameter, without leading zeros. */
+static int get_bn_bytes(EVP_PKEY *pkey, const char *name, uint8_t *buf, size_t cap,
+                        size_t *len)
+{
+    BIGNUM *bn = NULL;
+    int n, r = VPXI_ERR_BAD_KEY;
+
+    *len = 0;
+    if (EVP_PKEY_get_bn_param(pkey, name, &bn) != 1)
+        goto out;
+    n = BN_num_bytes(bn);
+    if (n <= 0 || (size_t)n > cap) {
+        r = VPXI_ERR_TOO_LARGE;
+        goto out;
+    }
+    BN_bn2bin(bn, buf);
+    *len = (size_t)n;
+    r = 0;
+out:
+    BN_free(bn);
+    if (r)
+        ERR_clear_error();
+    return r;
+}
+
+int vpxi_key_export_public(const struct vpxi_key *k, uint8_t *buf, size_t cap,
+                           struct vpxi_pubraw *out)
+{
+    uint8_t pt[1 + 2 * VPXI_P256_COORD_LEN];
+    size_t len = 0, elen;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    out->alg = k->alg;
+    switch (k->alg) {
+    case VPXI_KEY_RSA:
+        if ((r = get_bn_bytes(k->pkey, OSSL_PKEY_PARAM_RSA_E, buf, cap, &elen)) != 0)
+            return r;
+        if (elen > VPXI_RSA_E_MAX)
+            return VPXI_ERR_BAD_KEY;
+        if ((r = get_bn_bytes(k->pkey, OSSL_PKEY_PARAM_RSA_N, buf + elen, cap - elen,
+                              &out->nlen)) != 0)
+            return r;
+        out->e = buf;
+        out->elen = elen;
+        out->n = buf + elen;
+        return 0;
+    case VPXI_KEY_ECDSA_P256:
+        if (cap < 2 * VPXI_P256_COORD_LEN)
+            return VPXI_ERR_TOO_LARGE;
+        if (EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+                                            sizeof(pt), &len) != 1 ||
+            len != sizeof(pt) || pt[0] != 0x04)
+            return ossl_fail(VPXI_ERR_BAD_KEY);
+        memcpy(buf, pt + 1, 2 * VPXI_P256_COORD_LEN);
+        out->x = buf;
+        out->y = buf + VPXI_P256_COORD_LEN;
+        return 0;
+    case VPXI_KEY_ED25519:
+        len = cap;
+        if (cap < VPXI_ED25519_LEN ||
+            EVP_PKEY_get_raw_public_key(k->pkey, buf, &len) != 1 || len != VPXI_ED25519_LEN)
+            return ossl_fail(VPXI_ERR_BAD_KEY);
+        out->ed = buf;
+        return 0;
+    default:
+        return VPXI_ERR_UNSUPPORTED;
+    }
+}
+
+static EVP_PKEY *import_fromdata(const char *type, OSSL_PARAM_BLD *bld)
+{
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    if ((params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+        (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL ||
+        EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        pkey = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return pkey;
+}
+
+/* A P-256 point must lie on the curve: check it explicitly. */
+static bool ec_point_valid(EVP_PKEY *pkey)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    bool ok = ctx && EVP_PKEY_public_check(ctx) == 1;
+
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
+}
+
+int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out)
+{
+    OSSL_PARAM_BLD *bld = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    EVP_PKEY *pkey = NULL;
+    uint8_t pt[1 + 2 * VPXI_P256_COORD_LEN];
+    int r = VPXI_ERR_BAD_KEY;
+
+    *out = NULL;
+    switch (raw->alg) {
+    case VPXI_KEY_RSA:
+        if (raw->elen == 0 || raw->elen > VPXI_RSA_E_MAX || raw->e[0] == 0 ||
+            raw->nlen * 8 < VPXI_RSA_BITS_MIN || raw->nlen * 8 > VPXI_RSA_BITS_MAX ||
+            raw->n[0] == 0 || !(raw->n[raw->nlen - 1] & 1) || !(raw->e[raw->elen - 1] & 1))
+            return VPXI_ERR_BAD_KEY;
+        if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+            (n = BN_bin2bn(raw->n, (int)raw->nlen, NULL)) == NULL ||
+            (e = BN_bin2bn(raw->e, (int)raw->elen, NULL)) == NULL ||
+            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
+            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1)
+            goto out;
+        pkey = import_fromdata("RSA", bld);
+        break;
+    case VPXI_KEY_ECDSA_P256:
+        pt[0] = 0x04;
+        memcpy(pt + 1, raw->x, VPXI_P256_COORD_LEN);
+        memcpy(pt + 1 + VPXI_P256_COORD_LEN, raw->y, VPXI_P256_COORD_LEN);
+        if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0) != 1 ||
+            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)) != 1)
+            goto out;
+        pkey = import_fromdata("EC", bld);
+        if (pkey && !ec_point_valid(pkey)) {
+            EVP_PKEY_free(pkey);
+            pkey = NULL;
+        }
+        break;
+    case VPXI_KEY_ED25519:
+        pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw->ed, VPXI_ED25519_LEN);
+        break;
+    default:
+        return VPXI_ERR_UNSUPPORTED;
+    }
+    if (!pkey)
+        goto out;
+    if ((r = key_wrap(pkey, false, out)) != 0) {
+        EVP_PKEY_free(pkey);
+        goto out;
+    }
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    BN_free(n);
+    BN_free(e);
+    OSSL_PARAM_BLD_free(bld);
+    return r;
+}
+
+bool vpxi_key_public_equal(const struct vpxi_key *a, const struct vpxi_key *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b || a->alg != b->alg)
+        return false;
+    if (EVP_PKEY_eq(a->pkey, b->pkey) == 1)
+        return true;
+    ERR_clear_error();
+    return false;
+}
+
+/* Copies a memory BIO's contents to the writer. */
+static int bio_to_wr(BIO *bio, struct vpxi_wr *w)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(bio, &p);
+
+    if (n <= 0)
+        return VPXI_ERR_INTERNAL;
+    return vpxi_wr_bytes(w, p, (size_t)n);
+}
+
+int vpxi_key_private_to_pem(const struct vpxi_key *k, struct vpxi_wr *w)
+{
+    BIO *bio;
+    int r = VPXI_ERR_INTERNAL;
+
+    if (!k->priv)
+        return VPXI_ERR_INVALID;
+    if ((bio = BIO_new(BIO_s_secmem())) == NULL)
+        return ossl_fail(VPXI_ERR_NOMEM);
+    if (PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) == 1)
+        r = bio_to_wr(bio, w);
+    BIO_free(bio);
+    if (r)
+        ERR_clear_error();
+    return r;
+}
+
+int vpxi_key_public_to_pem(const struct vpxi_key *k, struct vpxi_wr *w)
+{
+    BIO *bio;
+    int r = VPXI_ERR_INTERNAL;
+
+    if ((bio = BIO_new(BIO_s_mem())) == NULL)
+        return ossl_fail(VPXI_ERR_NOMEM);
+    if (PEM_write_bio_PUBKEY(bio, k->pkey) == 1)
+        r = bio_to_wr(bio, w);
+    BIO_free(bio);
+    if (r)
+        ERR_clear_error();
+    return r;
+}
+
+static int pem_read(const uint8_t *pem, size_t len, bool priv, struct vpxi_key **out)
+{
+    BIO *bio;
+    EVP_PKEY *pkey;
+    int r;
+
+    *out = NULL;
+    if (len > INT32_MAX)
+        return VPXI_ERR_TOO_LARGE;
+    if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+        return ossl_fail(VPXI_ERR_NOMEM);
+    pkey = priv ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+                : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (!pkey)
+        return ossl_fail(VPXI_ERR_BAD_KEY);
+    if ((r = key_wrap(pkey, priv, out)) != 0) {
+        EVP_PKEY_free(pkey);
+        ERR_clear_error();
+    }
+    return r;
+}
+
+int vpxi_key_private_from_pem(const uint8_t *pem, size_t len, struct vpxi_key **out)
+{
+    return pem_read(pem, len, true, out);
+}
+
+int vpxi_key_public_from_pem(const uint8_t *pem, size_t len, struct vpxi_key **out)
+{
+    return pem_read(pem, len, false, out);
+}
+
+enum vpxi_sig_scheme vpxi_key_default_scheme(const struct vpxi_key *k)
+{
+    switch (k->alg) {
+    case VPXI_KEY_RSA: return VPXI_SIG_RSA_PKCS1_SHA256;
+    case VPXI_KEY_ECDSA_P256: return VPXI_SIG_ECDSA_SHA256;
+    default: return VPXI_SIG_ED25519;
+    }
+}
+
+size_t vpxi_key_sig_len(const struct vpxi_key *k)
+{
+    switch (k->alg) {
+    case VPXI_KEY_RSA: return (size_t)EVP_PKEY_get_size(k->pkey);
+    case VPXI_KEY_ECDSA_P256: return VPXI_P256_SIG_LEN;
+    case VPXI_KEY_ED25519: return VPXI_ED25519_SIG_LEN;
+    default: return 0;
+    }
+}
+
+/* Checks that the scheme fits the key and returns its digest (NULL for EdDSA). */
+static int scheme_md(const struct vpxi_key *k, enum vpxi_sig_scheme s, const EVP_MD **md)
+{
+    *md = NULL;
+    switch (s) {
+    case VPXI_SIG_RSA_PKCS1_SHA256:
+    case VPXI_SIG_RSA_PSS_SHA256:
+        *md = EVP_sha256();
+        return k->alg == VPXI_KEY_RSA ? 0 : VPXI_ERR_UNSUPPORTED;
+    case VPXI_SIG_ECDSA_SHA256:
+        *md = EVP_sha256();
+        return k->alg == VPXI_KEY_ECDSA_P256 ? 0 : VPXI_ERR_UNSUPPORTED;
+    case VPXI_SIG_ECDSA_SHA384:
+        *md = EVP_sha384();
+        return k->alg == VPXI_KEY_ECDSA_P256 ? 0 : VPXI_ERR_UNSUPPORTED;
+    case VPXI_SIG_ED25519:
+        return k->alg == VPXI_KEY_ED25519 ? 0 : VPXI_ERR_UNSUPPORTED;
+    }
+    return VPXI_ERR_UNSUPPORTED;
+}
+
+static int set_pss(EVP_PKEY_CTX *pctx, enum vpxi_sig_scheme s)
+{
+    if (s != VPXI_SIG_RSA_PSS_SHA256)
+        return 1;
+    return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+           EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+}
+
+int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
+                  size_t len, uint8_t *sig, size_t cap, size_t *siglen)
+{
+    EVP_MD_CTX *mctx = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md;
+    ECDSA_SIG *esig = NULL;
+    uint8_t der[128];
+    const uint8_t *dp;
+    const BIGNUM *br, *bs;
+    size_t dlen;
+    int r;
+
+    *siglen = 0;
+    if ((r = scheme_md(k, s, &md)) != 0)
+        return r;
+    if (!k->priv)
+        return VPXI_ERR_INVALID;
+    if (cap < vpxi_key_sig_len(k))
+        return VPXI_ERR_TOO_LARGE;
+    r = VPXI_ERR_INTERNAL;
+    if ((mctx = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestSignInit(mctx, &pctx, md, NULL, k->pkey) != 1 || !set_pss(pctx, s))
+        goto out;
+    if (k->alg == VPXI_KEY_ECDSA_P256) {
+        dlen = sizeof(der);
+        if (EVP_DigestSign(mctx, der, &dlen, msg, len) != 1)
+            goto out;
+        dp = der;
+        if ((esig = d2i_ECDSA_SIG(NULL, &dp, (long)dlen)) == NULL)
+            goto out;
+        ECDSA_SIG_get0(esig, &br, &bs);
+        if (BN_bn2binpad(br, sig, VPXI_P256_COORD_LEN) != VPXI_P256_COORD_LEN ||
+            BN_bn2binpad(bs, sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN) !=
+                VPXI_P256_COORD_LEN)
+            goto out;
+        *siglen = VPXI_P256_SIG_LEN;
+    } else {
+        dlen = cap;
+        if (EVP_DigestSign(mctx, sig, &dlen, msg, len) != 1)
+            goto out;
+        *siglen = dlen;
+    }
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    ECDSA_SIG_free(esig);
+    EVP_MD_CTX_free(mctx);
+    return r;
+}
+
+int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
+                    size_t len, const uint8_t *sig, size_t siglen)
+{
+    EVP_MD_CTX *mctx = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md;
+    ECDSA_SIG *esig = NULL;
+    BIGNUM *br = NULL, *bs = NULL;
+    uint8_t der[128], *dp;
+    int r, dlen;
+
+    if ((r = scheme_md(k, s, &md)) != 0)
+        return r;
+    if (siglen != vpxi_key_sig_len(k))
+        return VPXI_ERR_BAD_SIG;
+    r = VPXI_ERR_BAD_SIG;
+    if ((mctx = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestVerifyInit(mctx, &pctx, md, NULL, k->pkey) != 1 || !set_pss(pctx, s)) {
+        r = VPXI_ERR_INTERNAL;
+        goto out;
+    }
+    if (k->alg == VPXI_KEY_ECDSA_P256) {
+        if ((esig = ECDSA_SIG_new()) == NULL ||
+            (br = BN_bin2bn(sig, VPXI_P256_COORD_LEN, NULL)) == NULL ||
+            (bs = BN_bin2bn(sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN, NULL)) == NULL ||
+            ECDSA_SIG_set0(esig, br, bs) != 1)
+            goto out;
+        br = bs = NULL; /* owned by esig now */
+        dp = der;
+        if ((dlen = i2d_ECDSA_SIG(esig, NULL)) <= 0 || (size_t)dlen > sizeof(der) ||
+            i2d_ECDSA_SIG(esig, &dp) != dlen)
+            goto out;
+        if (EVP_DigestVerify(mctx, der, (size_t)dlen, msg, len) != 1)
+            goto out;
+    } else if (EVP_DigestVerify(mctx, sig, siglen, msg, len) != 1) {
+        goto out;
+    }
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    BN_free(br);
+    BN_free(bs);
+    ECDSA_SIG_free(esig);
+    EVP_MD_CTX_free(mctx);
+    return r;
+}
