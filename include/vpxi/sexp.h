@@ -75,6 +75,10 @@ void vpxi_sx_free(struct vpxi_sx *sx);
 void *vpxi_sx_alloc(struct vpxi_sx *sx, size_t n);
 /* Copies n bytes into the arena. */
 uint8_t *vpxi_sx_dup(struct vpxi_sx *sx, const void *p, size_t n);
+/* Registers fn(arg) to run when the arena is freed (in reverse order of
+ * registration); used to drop key references held by parsed objects.
+ * On VPXI_ERR_NOMEM, fn(arg) has been run already. */
+int vpxi_sx_defer(struct vpxi_sx *sx, void (*fn)(void *), void *arg) VPXI_WUR;
 
 /* ---- parsing ----------------------------------------------------------- */
 

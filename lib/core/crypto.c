@@ -395,11 +395,12 @@ static EVP_PKEY *import_fromdata(const char *type, OSSL_PARAM_BLD *bld)
     return pkey;
 }
 
-/* A P-256 point must lie on the curve: check it explicitly. */
+/* A P-256 point must lie on the curve: check it explicitly. The quick check
+ * (point on the curve, not infinity) suffices for a prime-order curve. */
 static bool ec_point_valid(EVP_PKEY *pkey)
 {
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    bool ok = ctx && EVP_PKEY_public_check(ctx) == 1;
+    bool ok = ctx && EVP_PKEY_public_check_quick(ctx) == 1;
 
     EVP_PKEY_CTX_free(ctx);
     return ok;
@@ -519,6 +520,16 @@ int vpxi_key_public_to_pem(const struct vpxi_key *k, struct vpxi_wr *w)
     return r;
 }
 
+/* Never prompt for a passphrase: encrypted PEM files are refused. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 static int pem_read(const uint8_t *pem, size_t len, bool priv, struct vpxi_key **out)
 {
     BIO *bio;
@@ -530,8 +541,8 @@ static int pem_read(const uint8_t *pem, size_t len, bool priv, struct vpxi_key *
         return VPXI_ERR_TOO_LARGE;
     if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
         return ossl_fail(VPXI_ERR_NOMEM);
-    pkey = priv ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-                : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    pkey = priv ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
+                : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
     BIO_free(bio);
     if (!pkey)
         return ossl_fail(VPXI_ERR_BAD_KEY);

@@ -37,9 +37,16 @@ struct chunk {
     alignas(16) uint8_t data[];
 };
 
+struct deferred {
+    struct deferred *next;
+    void (*fn)(void *);
+    void *arg;
+};
+
 struct vpxi_sx {
     struct chunk *head;
-    size_t next_cap; /* size of the next regular chunk */
+    size_t next_cap;        /* size of the next regular chunk */
+    struct deferred *defer; /* run at free, most recent first */
 };
 
 struct vpxi_sx *vpxi_sx_new(void)
@@ -57,6 +64,8 @@ void vpxi_sx_free(struct vpxi_sx *sx)
 
     if (!sx)
         return;
+    for (struct deferred *d = sx->defer; d; d = d->next)
+        d->fn(d->arg);
     for (c = sx->head; c; c = next) {
         next = c->next;
         vpxi_free(c);
@@ -105,6 +114,21 @@ void *vpxi_sx_alloc(struct vpxi_sx *sx, size_t n)
     c->next = sx->head;
     sx->head = c;
     return c->data;
+}
+
+int vpxi_sx_defer(struct vpxi_sx *sx, void (*fn)(void *), void *arg)
+{
+    struct deferred *d = vpxi_sx_alloc(sx, sizeof(*d));
+
+    if (!d) {
+        fn(arg);
+        return VPXI_ERR_NOMEM;
+    }
+    d->fn = fn;
+    d->arg = arg;
+    d->next = sx->defer;
+    sx->defer = d;
+    return 0;
 }
 
 uint8_t *vpxi_sx_dup(struct vpxi_sx *sx, const void *p, size_t n)
