@@ -31,6 +31,7 @@
 #include "vpxi/crypto.h"
 #include "vpxi/err.h"
 #include "vpxi/identity.h"
+#include "vpxi/keycache.h"
 
 struct vpxi_sx;
 struct vpxi_sexp;
@@ -76,7 +77,10 @@ enum vpxi_principal_kind {
 
 struct vpxi_principal {
     enum vpxi_principal_kind kind;
-    struct vpxi_key *key;         /* KEY: the key (a reference is held); HASH: NULL */
+    struct vpxi_key *key;         /* KEY: the key once imported (vpxi_principal_get_key
+                                     imports it on first use; only issuers' keys are
+                                     ever needed); HASH: NULL */
+    struct vpxi_sx *sx;           /* arena owning the key reference */
     const uint8_t *canon;         /* KEY: canonical (public-key ...) bytes */
     size_t canon_len;
     enum vpxi_hash_alg hash_alg;  /* HASH: digest algorithm */
@@ -93,9 +97,13 @@ int vpxi_principal_from_key(struct vpxi_sx *sx, struct vpxi_key *k,
 /* Parses (public-key ...) or (hash ALG |digest|). */
 int vpxi_principal_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
                          struct vpxi_principal *out) VPXI_WUR;
-/* The principal's key: its own, or one of keys[] whose hash matches; NULL if none. */
-struct vpxi_key *vpxi_principal_key(const struct vpxi_principal *p, struct vpxi_key *const *keys,
-                                    size_t nkeys);
+/* The principal's key: its own (imported and cached on first use), or one of
+ * keys[] whose hash matches. VPXI_ERR_UNKNOWN_KEY if none, VPXI_ERR_BAD_KEY if
+ * the key does not import (e.g. a point not on the curve). The key is
+ * borrowed: it lives as long as the principal's arena or keys[]. */
+int vpxi_principal_get_key(const struct vpxi_principal *p, struct vpxi_key *const *keys,
+                           size_t nkeys, struct vpxi_keycache *cache,
+                           struct vpxi_key **out) VPXI_WUR;
 /* Short printable id: first 8 bytes of the SHA-256 key id, hex (for logs). */
 void vpxi_principal_short(const struct vpxi_principal *p, char out[static 17]);
 
@@ -157,10 +165,11 @@ int vpxi_seq_merge(struct vpxi_sx *sx, struct vpxi_seq *seq,
  * the signer is the issuer, the signature verifies with the issuer's key
  * (taken from the certificate, or from keys[] when the issuer is a hash).
  * The result is cached in c->sig_status. 0, VPXI_ERR_BAD_SIG,
- * VPXI_ERR_UNKNOWN_KEY or VPXI_ERR_NO_CHAIN (no signature).
+ * VPXI_ERR_UNKNOWN_KEY or VPXI_ERR_NO_CHAIN (no signature). cache (may be
+ * NULL) supplies and receives imported issuer keys.
  */
-int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys,
-                     size_t nkeys) VPXI_WUR;
+int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys,
+                     struct vpxi_keycache *cache) VPXI_WUR;
 
 /* What to put in a new certificate. */
 struct vpxi_cert_params {
@@ -216,6 +225,7 @@ struct vpxi_reduce_req {
     const struct vpxi_principal *subject; /* final subject; NULL: the unique leaf */
     const struct vpxi_sexp *want;     /* required tag, or NULL */
     int64_t now;                      /* time of the check */
+    struct vpxi_keycache *cache;      /* imported keys to reuse, or NULL */
 };
 
 struct vpxi_reduce_result {

@@ -150,5 +150,11 @@ int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *
 /* 0 or VPXI_ERR_BAD_SIG. */
 int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
                     size_t len, const uint8_t *sig, size_t siglen) VPXI_WUR;
+/* As vpxi_key_verify, given the scheme's digest of the message instead of
+ * the message (RSA and ECDSA only; VPXI_ERR_UNSUPPORTED for Ed25519). Lets a
+ * caller that already hashed the message avoid hashing it twice. */
+int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s,
+                           const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                           size_t siglen) VPXI_WUR;
 
 #endif

@@ -89,6 +89,9 @@ int vpxi_key_to_sexp(struct vpxi_sx *sx, const struct vpxi_key *k,
                      struct vpxi_sexp **out) VPXI_WUR;
 /* Key from a (public-key ...) expression (untrusted: fully validated). */
 int vpxi_key_from_sexp(const struct vpxi_sexp *n, struct vpxi_key **out) VPXI_WUR;
+/* Checks the structure of a (public-key ...) expression, without importing
+ * the key (no cryptographic validation of the point or modulus). */
+int vpxi_key_sexp_check(const struct vpxi_sexp *n) VPXI_WUR;
 /* Hash of the canonical (public-key ...) of k: the key's hash principal. */
 int vpxi_key_hash(const struct vpxi_key *k, enum vpxi_hash_alg alg, uint8_t *out) VPXI_WUR;
 /* SHA-256 key id, as printed by the CLI. */

@@ -6,6 +6,7 @@
  * happens here and nowhere else. Every failure path clears OpenSSL's error
  * queue so that a later, unrelated call does not report a stale error.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -395,15 +396,47 @@ static EVP_PKEY *import_fromdata(const char *type, OSSL_PARAM_BLD *bld)
     return pkey;
 }
 
-/* A P-256 point must lie on the curve: check it explicitly. The quick check
- * (point on the curve, not infinity) suffices for a prime-order curve. */
-static bool ec_point_valid(EVP_PKEY *pkey)
-{
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    bool ok = ctx && EVP_PKEY_public_check_quick(ctx) == 1;
+/*
+ * P-256 public keys are imported by copying the group from a template key
+ * and setting the encoded point, which OpenSSL validates (on the curve, not
+ * infinity: enough for a prime-order curve). Building the group from its name
+ * for every key costs about three times as much, and certificate chains
+ * import one key per link. The template is created once and never changes.
+ */
+static EVP_PKEY *p256_template;
+static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
 
+static void p256_template_init(void)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    OSSL_PARAM params[2];
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"P-256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &p256_template, EVP_PKEY_KEY_PARAMETERS, params) != 1)
+        p256_template = NULL;
     EVP_PKEY_CTX_free(ctx);
-    return ok;
+    ERR_clear_error();
+}
+
+static EVP_PKEY *p256_import(const uint8_t *x, const uint8_t *y)
+{
+    uint8_t pt[1 + 2 * VPXI_P256_COORD_LEN];
+    EVP_PKEY *pkey;
+
+    pthread_once(&p256_once, p256_template_init);
+    if (!p256_template || (pkey = EVP_PKEY_new()) == NULL)
+        return NULL;
+    pt[0] = 0x04;
+    memcpy(pt + 1, x, VPXI_P256_COORD_LEN);
+    memcpy(pt + 1 + VPXI_P256_COORD_LEN, y, VPXI_P256_COORD_LEN);
+    if (EVP_PKEY_copy_parameters(pkey, p256_template) != 1 ||
+        EVP_PKEY_set1_encoded_public_key(pkey, pt, sizeof(pt)) != 1) {
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    return pkey;
 }
 
 int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out)
@@ -411,7 +444,6 @@ int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out)
     OSSL_PARAM_BLD *bld = NULL;
     BIGNUM *n = NULL, *e = NULL;
     EVP_PKEY *pkey = NULL;
-    uint8_t pt[1 + 2 * VPXI_P256_COORD_LEN];
     int r = VPXI_ERR_BAD_KEY;
 
     *out = NULL;
@@ -430,18 +462,7 @@ int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out)
         pkey = import_fromdata("RSA", bld);
         break;
     case VPXI_KEY_ECDSA_P256:
-        pt[0] = 0x04;
-        memcpy(pt + 1, raw->x, VPXI_P256_COORD_LEN);
-        memcpy(pt + 1 + VPXI_P256_COORD_LEN, raw->y, VPXI_P256_COORD_LEN);
-        if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0) != 1 ||
-            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)) != 1)
-            goto out;
-        pkey = import_fromdata("EC", bld);
-        if (pkey && !ec_point_valid(pkey)) {
-            EVP_PKEY_free(pkey);
-            pkey = NULL;
-        }
+        pkey = p256_import(raw->x, raw->y);
         break;
     case VPXI_KEY_ED25519:
         pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw->ed, VPXI_ED25519_LEN);
@@ -663,50 +684,94 @@ out:
     return r;
 }
 
+/* DER form of a raw r || s ECDSA signature; returns its length or 0. */
+static size_t ecdsa_raw_to_der(const uint8_t *sig, uint8_t *der, size_t cap)
+{
+    ECDSA_SIG *esig = ECDSA_SIG_new();
+    BIGNUM *br = BN_bin2bn(sig, VPXI_P256_COORD_LEN, NULL);
+    BIGNUM *bs = BN_bin2bn(sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN, NULL);
+    uint8_t *dp = der;
+    int dlen = 0;
+
+    if (!esig || !br || !bs || ECDSA_SIG_set0(esig, br, bs) != 1) {
+        BN_free(br);
+        BN_free(bs);
+        ECDSA_SIG_free(esig);
+        return 0;
+    }
+    if ((dlen = i2d_ECDSA_SIG(esig, NULL)) <= 0 || (size_t)dlen > cap ||
+        i2d_ECDSA_SIG(esig, &dp) != dlen)
+        dlen = 0;
+    ECDSA_SIG_free(esig);
+    return (size_t)dlen;
+}
+
+int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s,
+                           const uint8_t *digest, size_t dlen, const uint8_t *sig,
+                           size_t siglen)
+{
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md;
+    uint8_t der[128];
+    int r;
+
+    if ((r = scheme_md(k, s, &md)) != 0)
+        return r;
+    if (!md)
+        return VPXI_ERR_UNSUPPORTED;
+    if (dlen != (size_t)EVP_MD_get_size(md))
+        return VPXI_ERR_INVALID;
+    if (siglen != vpxi_key_sig_len(k))
+        return VPXI_ERR_BAD_SIG;
+    if (k->alg == VPXI_KEY_ECDSA_P256) {
+        if ((siglen = ecdsa_raw_to_der(sig, der, sizeof(der))) == 0)
+            return ossl_fail(VPXI_ERR_BAD_SIG);
+        sig = der;
+    }
+    r = VPXI_ERR_BAD_SIG;
+    if ((pctx = EVP_PKEY_CTX_new(k->pkey, NULL)) == NULL || EVP_PKEY_verify_init(pctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(pctx, md) != 1 || !set_pss(pctx, s)) {
+        r = VPXI_ERR_INTERNAL;
+        goto out;
+    }
+    if (EVP_PKEY_verify(pctx, sig, siglen, digest, dlen) == 1)
+        r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    EVP_PKEY_CTX_free(pctx);
+    return r;
+}
+
 int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
                     size_t len, const uint8_t *sig, size_t siglen)
 {
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *pctx = NULL;
     const EVP_MD *md;
-    ECDSA_SIG *esig = NULL;
-    BIGNUM *br = NULL, *bs = NULL;
-    uint8_t der[128], *dp;
-    int r, dlen;
+    uint8_t der[128];
+    int r;
 
     if ((r = scheme_md(k, s, &md)) != 0)
         return r;
     if (siglen != vpxi_key_sig_len(k))
         return VPXI_ERR_BAD_SIG;
+    if (k->alg == VPXI_KEY_ECDSA_P256) {
+        if ((siglen = ecdsa_raw_to_der(sig, der, sizeof(der))) == 0)
+            return ossl_fail(VPXI_ERR_BAD_SIG);
+        sig = der;
+    }
     r = VPXI_ERR_BAD_SIG;
     if ((mctx = EVP_MD_CTX_new()) == NULL ||
         EVP_DigestVerifyInit(mctx, &pctx, md, NULL, k->pkey) != 1 || !set_pss(pctx, s)) {
         r = VPXI_ERR_INTERNAL;
         goto out;
     }
-    if (k->alg == VPXI_KEY_ECDSA_P256) {
-        if ((esig = ECDSA_SIG_new()) == NULL ||
-            (br = BN_bin2bn(sig, VPXI_P256_COORD_LEN, NULL)) == NULL ||
-            (bs = BN_bin2bn(sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN, NULL)) == NULL ||
-            ECDSA_SIG_set0(esig, br, bs) != 1)
-            goto out;
-        br = bs = NULL; /* owned by esig now */
-        dp = der;
-        if ((dlen = i2d_ECDSA_SIG(esig, NULL)) <= 0 || (size_t)dlen > sizeof(der) ||
-            i2d_ECDSA_SIG(esig, &dp) != dlen)
-            goto out;
-        if (EVP_DigestVerify(mctx, der, (size_t)dlen, msg, len) != 1)
-            goto out;
-    } else if (EVP_DigestVerify(mctx, sig, siglen, msg, len) != 1) {
-        goto out;
-    }
-    r = 0;
+    if (EVP_DigestVerify(mctx, sig, siglen, msg, len) == 1)
+        r = 0;
 out:
     if (r)
         ERR_clear_error();
-    BN_free(br);
-    BN_free(bs);
-    ECDSA_SIG_free(esig);
     EVP_MD_CTX_free(mctx);
     return r;
 }

@@ -73,6 +73,7 @@ int vpxi_principal_from_key(struct vpxi_sx *sx, struct vpxi_key *k, struct vpxi_
         return r;
     out->kind = VPXI_PRINCIPAL_KEY;
     out->key = k;
+    out->sx = sx;
     out->hash_alg = VPXI_HASH_SHA256;
     out->hash_len = vpxi_hash_len(VPXI_HASH_SHA256);
     out->node = n;
@@ -83,21 +84,19 @@ int vpxi_principal_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
                          struct vpxi_principal *out)
 {
     const struct vpxi_sexp *alg, *dig;
-    struct vpxi_key *k = NULL;
     int r;
 
     memset(out, 0, sizeof(*out));
     out->node = n;
+    out->sx = sx;
     if (vpxi_sexp_head_is(n, "public-key")) {
-        if ((r = vpxi_key_from_sexp(n, &k)) != 0)
-            return r;
-        if ((r = vpxi_sx_defer(sx, put_key, k)) != 0)
+        /* structure now, the key itself when a signature needs it */
+        if ((r = vpxi_key_sexp_check(n)) != 0)
             return r;
         if ((r = canon_of(sx, n, &out->canon, &out->canon_len)) != 0 ||
             (r = vpxi_hash(VPXI_HASH_SHA256, out->canon, out->canon_len, out->hash)) != 0)
             return r;
         out->kind = VPXI_PRINCIPAL_KEY;
-        out->key = k;
         out->hash_alg = VPXI_HASH_SHA256;
         out->hash_len = vpxi_hash_len(VPXI_HASH_SHA256);
         return 0;
@@ -144,22 +143,41 @@ bool vpxi_principal_equal(const struct vpxi_principal *a, const struct vpxi_prin
            memcmp(a->hash, b->hash, a->hash_len) == 0;
 }
 
-struct vpxi_key *vpxi_principal_key(const struct vpxi_principal *p, struct vpxi_key *const *keys,
-                                    size_t nkeys)
+int vpxi_principal_get_key(const struct vpxi_principal *p, struct vpxi_key *const *keys,
+                           size_t nkeys, struct vpxi_keycache *cache, struct vpxi_key **out)
 {
     struct vpxi_principal kp;
     struct vpxi_sx *tmp;
-    struct vpxi_key *found = NULL;
+    struct vpxi_key *k;
+    int r;
 
-    if (p->kind == VPXI_PRINCIPAL_KEY)
-        return p->key;
-    if (!nkeys || (tmp = vpxi_sx_new()) == NULL)
-        return NULL;
-    for (size_t i = 0; i < nkeys && !found; i++)
+    *out = NULL;
+    if (p->kind == VPXI_PRINCIPAL_KEY) {
+        if (!p->key) {
+            /* p->hash is the SHA-256 key id of a KEY principal */
+            if ((k = cache ? vpxi_keycache_get(cache, p->hash) : NULL) == NULL) {
+                if ((r = vpxi_key_from_sexp(p->node, &k)) != 0)
+                    return r == VPXI_ERR_NOMEM ? r : VPXI_ERR_BAD_KEY;
+                if (cache)
+                    vpxi_keycache_put(cache, p->hash, k);
+            }
+            if ((r = vpxi_sx_defer(p->sx, put_key, k)) != 0)
+                return r;
+            /* a cache: the principal is logically unchanged */
+            ((struct vpxi_principal *)p)->key = k;
+        }
+        *out = p->key;
+        return 0;
+    }
+    if (!nkeys)
+        return VPXI_ERR_UNKNOWN_KEY;
+    if ((tmp = vpxi_sx_new()) == NULL)
+        return VPXI_ERR_NOMEM;
+    for (size_t i = 0; i < nkeys && !*out; i++)
         if (vpxi_principal_from_key(tmp, keys[i], &kp) == 0 && vpxi_principal_equal(&kp, p))
-            found = keys[i];
+            *out = keys[i];
     vpxi_sx_free(tmp);
-    return found;
+    return *out ? 0 : VPXI_ERR_UNKNOWN_KEY;
 }
 
 void vpxi_principal_short(const struct vpxi_principal *p, char out[static 17])
@@ -383,7 +401,8 @@ int vpxi_cert_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_c
 }
 
 /* (signature (hash ALG |H|) PRINCIPAL (SIGALG |sig|)) over c->tbs. */
-static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys)
+static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys,
+                            struct vpxi_keycache *cache)
 {
     const struct vpxi_sexp *sig = c->signature, *h, *halg, *hval, *sv, *svalg, *svbytes;
     struct vpxi_principal signer;
@@ -426,11 +445,10 @@ static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, s
         r = VPXI_ERR_BAD_SIG;
         goto out;
     }
-    if ((key = vpxi_principal_key(&c->issuer, keys, nkeys)) == NULL &&
-        (key = vpxi_principal_key(&signer, keys, nkeys)) == NULL) {
-        r = VPXI_ERR_UNKNOWN_KEY;
+    if ((r = vpxi_principal_get_key(&c->issuer, keys, nkeys, cache, &key)) != 0 &&
+        (r != VPXI_ERR_UNKNOWN_KEY ||
+         (r = vpxi_principal_get_key(&signer, keys, nkeys, cache, &key)) != 0))
         goto out;
-    }
     if ((sa = sig_alg_for_key(vpxi_key_alg(key))) == NULL) {
         r = VPXI_ERR_UNSUPPORTED;
         goto out;
@@ -439,17 +457,23 @@ static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, s
         r = VPXI_ERR_BAD_SIG;
         goto out;
     }
-    /* SIG: over the exact canonical certificate bytes */
-    r = vpxi_key_verify(key, sa->scheme, c->tbs, c->tbs_len, svbytes->data, svbytes->len);
+    /* SIG: over the exact canonical certificate bytes; the digest computed
+     * above is reused when it is the scheme's own (SHA-256) */
+    if (sa->scheme != VPXI_SIG_ED25519 && alg == VPXI_HASH_SHA256)
+        r = vpxi_key_verify_digest(key, sa->scheme, digest, hval->len, svbytes->data,
+                                   svbytes->len);
+    else
+        r = vpxi_key_verify(key, sa->scheme, c->tbs, c->tbs_len, svbytes->data, svbytes->len);
 out:
     vpxi_sx_free(tmp);
     return r;
 }
 
-int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys)
+int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys,
+                     struct vpxi_keycache *cache)
 {
     if (c->sig_status == VPXI_CERT_UNCHECKED)
-        c->sig_status = verify_signature(c, keys, nkeys);
+        c->sig_status = verify_signature(c, keys, nkeys, cache);
     return c->sig_status;
 }
 
@@ -529,8 +553,10 @@ int vpxi_seq_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_se
                 return VPXI_ERR_BAD_FORMAT;
             prev_cert->signature = e;
         } else if (vpxi_sexp_head_is(e, "public-key")) {
+            struct vpxi_key *k;
             if ((r = vpxi_principal_parse(sx, e, &kp)) != 0 ||
-                (r = seq_add_key(sx, s, kp.key)) != 0)
+                (r = vpxi_principal_get_key(&kp, NULL, 0, NULL, &k)) != 0 ||
+                (r = seq_add_key(sx, s, k)) != 0)
                 return r;
         } else {
             return VPXI_ERR_BAD_FORMAT;

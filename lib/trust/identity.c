@@ -569,45 +569,50 @@ static int spki_field(const struct alg_impl *a, size_t i, const struct vpxi_sexp
     return 0;
 }
 
-int vpxi_key_from_sexp(const struct vpxi_sexp *n, struct vpxi_key **out)
+/* The raw public components of a (public-key ...) expression; syntax only. */
+static int sexp_to_raw(const struct vpxi_sexp *n, struct vpxi_pubraw *raw)
 {
     const struct alg_impl *a;
     const struct vpxi_sexp *alg, *e;
-    struct vpxi_pubraw raw;
     struct field fields[SPKI_FIELDS_MAX];
     size_t i;
-    int r = VPXI_ERR_INTERNAL;
+    int r;
 
-    *out = NULL;
-    memset(&raw, 0, sizeof(raw));
+    memset(raw, 0, sizeof(*raw));
     if (!vpxi_sexp_head_is(n, "public-key") || n->len != 2 ||
         !vpxi_sexp_is_list(alg = n->child->next) || !vpxi_sexp_is_atom(alg->child) ||
-        alg->child->hint) {
-        r = VPXI_ERR_BAD_FORMAT;
-        goto out;
-    }
-    if ((a = impl_by_spki(alg->child)) == NULL) {
-        r = VPXI_ERR_UNSUPPORTED;
-        goto out;
-    }
+        alg->child->hint)
+        return VPXI_ERR_BAD_FORMAT;
+    if ((a = impl_by_spki(alg->child)) == NULL)
+        return VPXI_ERR_UNSUPPORTED;
     for (i = 0, e = alg->child->next; i < a->nfields; i++, e = e->next) {
-        if (!e) {
-            r = VPXI_ERR_BAD_FORMAT;
-            goto out;
-        }
+        if (!e)
+            return VPXI_ERR_BAD_FORMAT;
         if ((r = spki_field(a, i, e, &fields[i])) != 0)
-            goto out;
+            return r;
     }
-    if (e) {
-        r = VPXI_ERR_BAD_FORMAT;
-        goto out;
-    }
-    raw.alg = a->key;
-    if ((r = a->sx_get(fields, &raw)) != 0 || (r = vpxi_key_import_public(&raw, out)) != 0)
-        goto out;
-    r = 0;
-out:
-    return r;
+    if (e)
+        return VPXI_ERR_BAD_FORMAT;
+    raw->alg = a->key;
+    return a->sx_get(fields, raw);
+}
+
+int vpxi_key_sexp_check(const struct vpxi_sexp *n)
+{
+    struct vpxi_pubraw raw;
+
+    return sexp_to_raw(n, &raw);
+}
+
+int vpxi_key_from_sexp(const struct vpxi_sexp *n, struct vpxi_key **out)
+{
+    struct vpxi_pubraw raw;
+    int r;
+
+    *out = NULL;
+    if ((r = sexp_to_raw(n, &raw)) != 0)
+        return r;
+    return vpxi_key_import_public(&raw, out);
 }
 
 int vpxi_key_hash(const struct vpxi_key *k, enum vpxi_hash_alg alg, uint8_t *out)

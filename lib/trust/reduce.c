@@ -208,7 +208,7 @@ static int principal_reduce(struct search *s, const struct edge *e,
             record(s, VPXI_ERR_LIMIT, (int)i, depth + 1, "search budget exhausted");
             return VPXI_ERR_LIMIT;
         }
-        if ((r = vpxi_cert_verify(c, req->keys, req->nkeys)) != 0) {
+        if ((r = vpxi_cert_verify(c, req->keys, req->nkeys, req->cache)) != 0) {
             record(s, r, (int)i, depth + 1, "certificate %zu: signature: %s", i + 1,
                    vpxi_strerror(r));
             continue;
@@ -343,7 +343,7 @@ static int diagnose(struct search *s, struct vpxi_reduce_result *res)
     v = ent->valid;
     for (size_t i = 0; i < req->ncerts; i++) {
         struct vpxi_cert *c = req->certs[i];
-        if ((r = vpxi_cert_verify(c, req->keys, req->nkeys)) != 0)
+        if ((r = vpxi_cert_verify(c, req->keys, req->nkeys, req->cache)) != 0)
             return diag_fail(res, r, (int)i, "certificate %zu: signature: %s", i + 1,
                              vpxi_strerror(r));
         if (i > 0) {

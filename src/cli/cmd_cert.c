@@ -249,10 +249,10 @@ static void principal_text(const struct vpxi_principal *p, char *buf, size_t cap
     if (p->kind == VPXI_PRINCIPAL_KEY) {
         uint8_t hit[VPXI_HIT_LEN];
         char hs[VPXI_HIT_STRLEN];
-        if (vpxi_hit_from_key(p->key, hit) == 0) {
+        struct vpxi_key *k;
+        if (vpxi_principal_get_key(p, NULL, 0, NULL, &k) == 0 && vpxi_hit_from_key(k, hit) == 0) {
             vpxi_hit_to_str(hit, hs);
-            snprintf(buf, cap, "key %s (%s, HIT %s)", id, vpxi_key_alg_name(vpxi_key_alg(p->key)),
-                     hs);
+            snprintf(buf, cap, "key %s (%s, HIT %s)", id, vpxi_key_alg_name(vpxi_key_alg(k)), hs);
             return;
         }
         snprintf(buf, cap, "key %s", id);
@@ -337,7 +337,7 @@ static void show_cert(struct vpxi_cert *c, size_t idx, struct vpxi_seq *seq, int
                       bool first)
 {
     char iss[256], sub[1024], tag[1024], val[128];
-    int v = vpxi_cert_verify(c, seq->keys, seq->nkeys);
+    int v = vpxi_cert_verify(c, seq->keys, seq->nkeys, NULL);
 
     principal_text(&c->issuer, iss, sizeof(iss));
     subject_text(&c->subject, sub, sizeof(sub));
@@ -410,7 +410,7 @@ static int cmd_verify(int argc, char **argv)
             continue;
         }
         for (size_t i = 0; i < seq->ncerts; i++) {
-            int v = vpxi_cert_verify(seq->certs[i], seq->keys, seq->nkeys);
+            int v = vpxi_cert_verify(seq->certs[i], seq->keys, seq->nkeys, NULL);
             if (v)
                 bad++;
             if (v || !cli_opts.quiet)

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vpxi_seq_parse(sx, n, &seq) != 0 || seq->ncerts == 0)
         goto out;
     for (size_t i = 0; i < seq->ncerts; i++)
-        (void)vpxi_cert_verify(seq->certs[i], seq->keys, seq->nkeys);
+        (void)vpxi_cert_verify(seq->certs[i], seq->keys, seq->nkeys, NULL);
     if (vpxi_sexp_build(sx, &acln, "(acl (entry (subject %S) (propagate) (tag (*))))",
                         seq->certs[0]->issuer.node) != 0 ||
         vpxi_sexp_read(sx, (const uint8_t *)"(vpxi demo member)", 18, NULL, &want, NULL) != 0)

@@ -115,7 +115,7 @@ static void test_issue_verify_all_algs(void)
 
         issue(sx, a, b, "(vpxi demo (member))", false, NOW - 10, NOW + 10, &pool);
         CHECK_EQ(pool->ncerts, 1);
-        CHECK_OK(vpxi_cert_verify(pool->certs[0], NULL, 0));
+        CHECK_OK(vpxi_cert_verify(pool->certs[0], NULL, 0, NULL));
         CHECK(pool->certs[0]->valid.not_after == NOW + 10);
         vpxi_key_put(a);
         vpxi_key_put(b);
@@ -148,7 +148,7 @@ static void test_forgery(void)
     pos[0] = 'D';
     CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &back, NULL));
     CHECK_OK(vpxi_seq_parse(sx, back, &seq));
-    CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0), VPXI_ERR_BAD_SIG);
+    CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0, NULL), VPXI_ERR_BAD_SIG);
     vpxi_wr_clear(&w);
 
     /* a signature by the wrong key (b re-signs a's certificate) */
@@ -168,7 +168,7 @@ static void test_forgery(void)
         CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &back, NULL));
         vpxi_wr_clear(&w);
         CHECK_OK(vpxi_seq_parse(sx, back, &seq));
-        CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0), VPXI_ERR_BAD_SIG);
+        CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0, NULL), VPXI_ERR_BAD_SIG);
     }
     vpxi_key_put(a);
     vpxi_key_put(b);
@@ -207,7 +207,7 @@ static void test_truncations(void)
               VPXI_ERR_TRAILING_DATA);
     CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len - 1, NULL, &back, NULL));
     CHECK_OK(vpxi_seq_parse(sx, back, &seq));
-    CHECK_OK(vpxi_cert_verify(seq->certs[0], NULL, 0));
+    CHECK_OK(vpxi_cert_verify(seq->certs[0], NULL, 0, NULL));
     vpxi_wr_clear(&w);
     vpxi_key_put(a);
     vpxi_key_put(b);
@@ -424,12 +424,58 @@ static void test_hash_principals(void)
     CHECK_OK(vpxi_seq_parse(sx, back, &seq));
     CHECK_EQ(seq->nkeys, 1);
     CHECK_EQ(seq->certs[0]->issuer.kind, VPXI_PRINCIPAL_HASH);
-    CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0), VPXI_ERR_UNKNOWN_KEY);
+    CHECK_ERR(vpxi_cert_verify(seq->certs[0], NULL, 0, NULL), VPXI_ERR_UNKNOWN_KEY);
     seq->certs[0]->sig_status = VPXI_CERT_UNCHECKED;
-    CHECK_OK(vpxi_cert_verify(seq->certs[0], seq->keys, seq->nkeys));
+    CHECK_OK(vpxi_cert_verify(seq->certs[0], seq->keys, seq->nkeys, NULL));
     CHECK_OK(reduce(sx, acl_for(sx, a, "(*)", true), seq, b, NULL, NOW, &res));
     vpxi_key_put(a);
     vpxi_key_put(b);
+    vpxi_sx_free(sx);
+}
+
+/* The key cache returns the same key for the same id, counts hits, and
+ * reductions through it give the same result. */
+static void test_keycache(void)
+{
+    struct vpxi_sx *sx = vpxi_sx_new();
+    struct vpxi_keycache *kc = vpxi_keycache_new(8);
+    struct vpxi_key *r = gen(VPXI_KEY_ECDSA_P256), *u = gen(VPXI_KEY_ECDSA_P256), *k;
+    struct vpxi_seq *pool = NULL;
+    struct vpxi_acl *acl = acl_for(sx, r, "(*)", true);
+    struct vpxi_reduce_req req = { 0 };
+    struct vpxi_reduce_result res;
+    uint64_t hits, misses;
+    uint8_t id[32];
+
+    issue(sx, r, u, "(vpxi v1 member)", false, NOW - 1, NOW + 10, &pool);
+    req.acl = acl;
+    req.certs = pool->certs;
+    req.ncerts = pool->ncerts;
+    req.now = NOW;
+    req.cache = kc;
+    CHECK_OK(vpxi_reduce(sx, &req, &res));
+    vpxi_keycache_stats(kc, &hits, &misses);
+    CHECK_EQ(hits, 0);
+    CHECK_EQ(misses, 1);
+    /* a second parse of the same chain finds the issuer key in the cache */
+    pool->certs[0]->sig_status = VPXI_CERT_UNCHECKED;
+    pool->certs[0]->issuer.key = NULL;
+    CHECK_OK(vpxi_reduce(sx, &req, &res));
+    vpxi_keycache_stats(kc, &hits, &misses);
+    CHECK_EQ(hits, 1);
+    /* eviction keeps the cache bounded and correct */
+    for (int i = 0; i < 40; i++) {
+        struct vpxi_key *t = gen(VPXI_KEY_ED25519);
+        CHECK_OK(vpxi_key_id(t, id));
+        vpxi_keycache_put(kc, id, t);
+        k = vpxi_keycache_get(kc, id);
+        CHECK(k == t);
+        vpxi_key_put(k);
+        vpxi_key_put(t);
+    }
+    vpxi_keycache_free(kc);
+    vpxi_key_put(r);
+    vpxi_key_put(u);
     vpxi_sx_free(sx);
 }
 
@@ -480,5 +526,6 @@ int main(void)
     RUN(test_reduce_failures);
     RUN(test_threshold);
     RUN(test_hash_principals);
+    RUN(test_keycache);
     T_DONE();
 }
