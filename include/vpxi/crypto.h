@@ -157,4 +157,43 @@ int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s,
                            const uint8_t *digest, size_t dlen, const uint8_t *sig,
                            size_t siglen) VPXI_WUR;
 
+/* ---- Diffie-Hellman (HIP DH groups) ------------------------------------ */
+
+/* HIP DH Group IDs (IANA). */
+enum vpxi_dh_group {
+    VPXI_DH_MODP1536 = 3,  /* RFC 3526 group 5 */
+    VPXI_DH_P256 = 7,      /* NIST P-256 ECDH: the default */
+    VPXI_DH_MODP2048 = 11, /* RFC 3526 group 14 */
+};
+
+enum vpxi_dh_limits {
+    VPXI_DH_PUB_MAX = 256,    /* bytes of a public value (MODP-2048) */
+    VPXI_DH_SECRET_MAX = 256, /* bytes of a shared secret */
+};
+
+struct vpxi_dh;
+
+/* True for the groups above. */
+bool vpxi_dh_supported(unsigned group);
+/* Length of a public value: 64 for P-256 (x || y, no 0x04 octet, as RFC 5903),
+ * the modulus length for MODP (192, 256). 0 if unsupported. */
+size_t vpxi_dh_pub_len(unsigned group);
+/* A fresh ephemeral key pair. */
+int vpxi_dh_new(enum vpxi_dh_group group, struct vpxi_dh **out) VPXI_WUR;
+void vpxi_dh_free(struct vpxi_dh *dh);
+enum vpxi_dh_group vpxi_dh_group_of(const struct vpxi_dh *dh);
+/* Our public value (vpxi_dh_pub_len bytes). */
+int vpxi_dh_public(const struct vpxi_dh *dh, uint8_t *out, size_t cap, size_t *len) VPXI_WUR;
+/* Kij from the peer's public value (untrusted: validated). P-256: the
+ * 32-byte x coordinate of the shared point; MODP: g^xy left-padded to the
+ * modulus length. VPXI_ERR_BAD_KEY for an invalid public value. */
+int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen,
+                   uint8_t *secret, size_t cap, size_t *len) VPXI_WUR;
+
+/* ---- AES-CBC without padding (HIP ENCRYPTED parameter) ------------------ */
+
+/* len must be a multiple of 16; keylen 16 or 32; in and out may be equal. */
+int vpxi_aes_cbc(bool encrypt, const uint8_t *key, size_t keylen, const uint8_t iv[static 16],
+                 const uint8_t *in, size_t len, uint8_t *out) VPXI_WUR;
+
 #endif

@@ -775,3 +775,200 @@ out:
     EVP_MD_CTX_free(mctx);
     return r;
 }
+
+/* ---- Diffie-Hellman ------------------------------------------------------ */
+
+struct vpxi_dh {
+    enum vpxi_dh_group group;
+    EVP_PKEY *pkey;
+};
+
+struct dh_info {
+    unsigned group;
+    const char *type;  /* EVP key type */
+    const char *name;  /* group name */
+    size_t pub_len;
+};
+
+static const struct dh_info dh_table[] = {
+    { VPXI_DH_MODP1536, "DH", "modp_1536", 192 },
+    { VPXI_DH_P256, "EC", "P-256", 2 * VPXI_P256_COORD_LEN },
+    { VPXI_DH_MODP2048, "DH", "modp_2048", 256 },
+};
+
+static const struct dh_info *dh_info(unsigned group)
+{
+    for (size_t i = 0; i < sizeof(dh_table) / sizeof(dh_table[0]); i++)
+        if (dh_table[i].group == group)
+            return &dh_table[i];
+    return NULL;
+}
+
+bool vpxi_dh_supported(unsigned group)
+{
+    return dh_info(group) != NULL;
+}
+
+size_t vpxi_dh_pub_len(unsigned group)
+{
+    const struct dh_info *d = dh_info(group);
+    return d ? d->pub_len : 0;
+}
+
+int vpxi_dh_new(enum vpxi_dh_group group, struct vpxi_dh **out)
+{
+    const struct dh_info *d = dh_info(group);
+    struct vpxi_dh *dh;
+    EVP_PKEY_CTX *ctx = NULL;
+    OSSL_PARAM params[2];
+    int r = VPXI_ERR_INTERNAL;
+
+    *out = NULL;
+    if (!d)
+        return VPXI_ERR_UNSUPPORTED;
+    if ((dh = vpxi_calloc(1, sizeof(*dh))) == NULL)
+        return VPXI_ERR_NOMEM;
+    dh->group = group;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)d->name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, d->type, NULL)) == NULL ||
+        EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_CTX_set_params(ctx, params) != 1 ||
+        EVP_PKEY_generate(ctx, &dh->pkey) != 1)
+        goto out;
+    *out = dh;
+    dh = NULL;
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    EVP_PKEY_CTX_free(ctx);
+    vpxi_dh_free(dh);
+    return r;
+}
+
+void vpxi_dh_free(struct vpxi_dh *dh)
+{
+    if (!dh)
+        return;
+    EVP_PKEY_free(dh->pkey);
+    vpxi_free(dh);
+}
+
+enum vpxi_dh_group vpxi_dh_group_of(const struct vpxi_dh *dh)
+{
+    return dh->group;
+}
+
+int vpxi_dh_public(const struct vpxi_dh *dh, uint8_t *out, size_t cap, size_t *len)
+{
+    const struct dh_info *d = dh_info(dh->group);
+    uint8_t pt[1 + 2 * VPXI_P256_COORD_LEN];
+    size_t n = 0;
+
+    *len = 0;
+    if (cap < d->pub_len)
+        return VPXI_ERR_TOO_LARGE;
+    if (dh->group == VPXI_DH_P256) {
+        if (EVP_PKEY_get_octet_string_param(dh->pkey, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
+                                            sizeof(pt), &n) != 1 ||
+            n != sizeof(pt) || pt[0] != 0x04)
+            return ossl_fail(VPXI_ERR_INTERNAL);
+        memcpy(out, pt + 1, d->pub_len);
+    } else {
+        BIGNUM *pub = NULL;
+        if (EVP_PKEY_get_bn_param(dh->pkey, OSSL_PKEY_PARAM_PUB_KEY, &pub) != 1 ||
+            BN_bn2binpad(pub, out, (int)d->pub_len) != (int)d->pub_len) {
+            BN_free(pub);
+            return ossl_fail(VPXI_ERR_INTERNAL);
+        }
+        BN_free(pub);
+    }
+    *len = d->pub_len;
+    return 0;
+}
+
+/* The peer's public value as an EVP_PKEY of the same group as ours. */
+static EVP_PKEY *dh_peer_key(const struct vpxi_dh *dh, const uint8_t *peer, size_t len)
+{
+    const struct dh_info *d = dh_info(dh->group);
+    EVP_PKEY *pk = NULL;
+
+    if (len != d->pub_len)
+        return NULL;
+    if (dh->group == VPXI_DH_P256)
+        return p256_import(peer, peer + VPXI_P256_COORD_LEN);
+    /* MODP: copy the domain parameters, then set the public value; OpenSSL
+     * checks 1 < y < p-1 when deriving */
+    if ((pk = EVP_PKEY_new()) == NULL || EVP_PKEY_copy_parameters(pk, dh->pkey) != 1 ||
+        EVP_PKEY_set1_encoded_public_key(pk, peer, len) != 1) {
+        EVP_PKEY_free(pk);
+        return NULL;
+    }
+    return pk;
+}
+
+int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen,
+                   uint8_t *secret, size_t cap, size_t *len)
+{
+    const struct dh_info *d = dh_info(dh->group);
+    EVP_PKEY *pk;
+    EVP_PKEY_CTX *ctx = NULL;
+    size_t n = 0, want = dh->group == VPXI_DH_P256 ? VPXI_P256_COORD_LEN : d->pub_len;
+    int r = VPXI_ERR_BAD_KEY;
+
+    *len = 0;
+    if (cap < want)
+        return VPXI_ERR_TOO_LARGE;
+    if ((pk = dh_peer_key(dh, peer, peerlen)) == NULL)
+        return ossl_fail(VPXI_ERR_BAD_KEY);
+    if ((ctx = EVP_PKEY_CTX_new(dh->pkey, NULL)) == NULL || EVP_PKEY_derive_init(ctx) != 1)
+        goto out;
+    if (dh->group != VPXI_DH_P256) {
+        /* keep leading zero octets: Kij is the full modulus length */
+        OSSL_PARAM pad[2] = { OSSL_PARAM_construct_uint(OSSL_EXCHANGE_PARAM_PAD, &(unsigned){ 1 }),
+                              OSSL_PARAM_construct_end() };
+        if (EVP_PKEY_CTX_set_params(ctx, pad) != 1)
+            goto out;
+    }
+    if (EVP_PKEY_derive_set_peer(ctx, pk) != 1)
+        goto out;
+    n = cap;
+    if (EVP_PKEY_derive(ctx, secret, &n) != 1 || n != want) {
+        vpxi_wipe(secret, cap);
+        goto out;
+    }
+    *len = n;
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return r;
+}
+
+/* ---- AES-CBC, no padding --------------------------------------------------- */
+
+int vpxi_aes_cbc(bool encrypt, const uint8_t *key, size_t keylen, const uint8_t iv[static 16],
+                 const uint8_t *in, size_t len, uint8_t *out)
+{
+    const EVP_CIPHER *c = keylen == 16 ? EVP_aes_128_cbc() : keylen == 32 ? EVP_aes_256_cbc() : NULL;
+    EVP_CIPHER_CTX *ctx;
+    int n1 = 0, n2 = 0, r = VPXI_ERR_INTERNAL;
+
+    if (!c)
+        return VPXI_ERR_INVALID;
+    if (len % 16 || len > INT32_MAX)
+        return VPXI_ERR_INVALID;
+    if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
+        return ossl_fail(VPXI_ERR_NOMEM);
+    if (EVP_CipherInit_ex(ctx, c, NULL, key, iv, encrypt ? 1 : 0) == 1 &&
+        EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+        EVP_CipherUpdate(ctx, out, &n1, in, (int)len) == 1 &&
+        EVP_CipherFinal_ex(ctx, out + n1, &n2) == 1 && (size_t)(n1 + n2) == len)
+        r = 0;
+    if (r)
+        ERR_clear_error();
+    EVP_CIPHER_CTX_free(ctx);
+    return r;
+}
