@@ -196,4 +196,62 @@ int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen
 int vpxi_aes_cbc(bool encrypt, const uint8_t *key, size_t keylen, const uint8_t iv[static 16],
                  const uint8_t *in, size_t len, uint8_t *out) VPXI_WUR;
 
+/* ---- per-SA cipher contexts for the ESP data path -------------------------
+ *
+ * Keyed once when an SA is created, then used for every packet without a new
+ * key schedule, EVP context or allocation of ours (OpenSSL may still allocate
+ * internally for HMAC). Not thread-safe: one context per SA per thread, as
+ * the SAs themselves. The free functions wipe the key schedules.
+ */
+
+enum vpxi_sa_crypto_limits {
+    VPXI_AES_BLOCK_LEN = 16,     /* bytes */
+    VPXI_GCM_NONCE_LEN = 12,     /* bytes: RFC 4106 salt (4) || explicit IV (8) */
+    VPXI_GCM_TAG_MAX = 16,       /* bytes */
+    VPXI_SA_CRYPT_MAX = 1 << 30, /* bytes per call (OpenSSL counts in int) */
+};
+
+/* AES-GCM (key of 16 or 32 bytes). */
+struct vpxi_gcm;
+int vpxi_gcm_new(const uint8_t *key, size_t keylen, struct vpxi_gcm **out) VPXI_WUR;
+void vpxi_gcm_free(struct vpxi_gcm *g);
+/* Encrypts len bytes from in to out (the same buffer or disjoint ones) and
+ * writes a taglen-byte tag. The nonce must never repeat under a key. Caller
+ * bugs abort (vpxi_misuse): taglen other than 8, 12 or 16, aadlen or len
+ * above VPXI_SA_CRYPT_MAX. */
+int vpxi_gcm_seal(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                  const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                  uint8_t *tag, size_t taglen) VPXI_WUR;
+/* Decrypts and verifies (limits as for seal). VPXI_ERR_BAD_MAC if the tag
+ * does not verify; the len bytes at out are then wiped: no plaintext is
+ * released (in == out: the ciphertext is gone too). */
+int vpxi_gcm_open(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                  const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                  const uint8_t *tag, size_t taglen) VPXI_WUR;
+
+/* HMAC keyed once (EVP_MAC reinitialised with the stored key per message). */
+struct vpxi_hmac_ctx;
+int vpxi_hmac_ctx_new(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
+                      struct vpxi_hmac_ctx **out) VPXI_WUR;
+void vpxi_hmac_ctx_free(struct vpxi_hmac_ctx *c);
+/* The full HMAC (vpxi_hash_len(alg) bytes) over the concatenation of n chunks. */
+int vpxi_hmac_ctx_mac(struct vpxi_hmac_ctx *c, const struct vpxi_iov *iov, size_t n,
+                      uint8_t *out) VPXI_WUR;
+
+/* AES-CBC without padding, one direction, IV given per call (key 16 or 32). */
+struct vpxi_cbc;
+int vpxi_cbc_new(bool encrypt, const uint8_t *key, size_t keylen, struct vpxi_cbc **out) VPXI_WUR;
+void vpxi_cbc_free(struct vpxi_cbc *c);
+/* len a multiple of 16 and at most VPXI_SA_CRYPT_MAX (else vpxi_misuse);
+ * in == out allowed. */
+int vpxi_cbc_crypt(struct vpxi_cbc *c, const uint8_t iv[static VPXI_AES_BLOCK_LEN],
+                   const uint8_t *in, size_t len, uint8_t *out) VPXI_WUR;
+
+/* The raw AES block function (ECB, one block at a time), for IV generation. */
+struct vpxi_aes;
+int vpxi_aes_new(const uint8_t *key, size_t keylen, struct vpxi_aes **out) VPXI_WUR;
+void vpxi_aes_free(struct vpxi_aes *a);
+int vpxi_aes_encrypt_block(struct vpxi_aes *a, const uint8_t in[static VPXI_AES_BLOCK_LEN],
+                           uint8_t out[static VPXI_AES_BLOCK_LEN]) VPXI_WUR;
+
 #endif

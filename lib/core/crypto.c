@@ -972,3 +972,256 @@ int vpxi_aes_cbc(bool encrypt, const uint8_t *key, size_t keylen, const uint8_t 
     EVP_CIPHER_CTX_free(ctx);
     return r;
 }
+
+/* ---- per-SA cipher contexts (ESP data path) -------------------------------
+ *
+ * Each context is keyed once; per packet only the IV changes
+ * (EVP_CipherInit_ex with NULL cipher and key keeps the key schedule). The
+ * HMAC context is reinitialised with a NULL key, which makes OpenSSL 3 reuse
+ * the stored key: measured faster than duplicating a keyed template (1660
+ * against 1340 MB/s at 1400 bytes) and than hashing the padded key blocks
+ * every time. Failures clear the OpenSSL error queue only on the error path.
+ */
+
+static const EVP_CIPHER *aes_cipher(size_t keylen, const EVP_CIPHER *(*k128)(void),
+                                    const EVP_CIPHER *(*k256)(void))
+{
+    return keylen == 16 ? k128() : keylen == 32 ? k256() : NULL;
+}
+
+struct vpxi_gcm {
+    EVP_CIPHER_CTX *ctx;
+};
+
+int vpxi_gcm_new(const uint8_t *key, size_t keylen, struct vpxi_gcm **out)
+{
+    const EVP_CIPHER *c = aes_cipher(keylen, EVP_aes_128_gcm, EVP_aes_256_gcm);
+    struct vpxi_gcm *g;
+
+    *out = NULL;
+    if (!c)
+        return VPXI_ERR_INVALID;
+    if ((g = vpxi_calloc(1, sizeof(*g))) == NULL)
+        return VPXI_ERR_NOMEM;
+    if ((g->ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_CipherInit_ex(g->ctx, c, NULL, key, NULL, 1) != 1) {
+        vpxi_gcm_free(g);
+        return ossl_fail(VPXI_ERR_NOMEM);
+    }
+    *out = g;
+    return 0;
+}
+
+void vpxi_gcm_free(struct vpxi_gcm *g)
+{
+    if (!g)
+        return;
+    EVP_CIPHER_CTX_free(g->ctx); /* cleanses the key schedule */
+    vpxi_free(g);
+}
+
+static bool gcm_args_ok(size_t aadlen, size_t len, size_t taglen)
+{
+    return aadlen <= VPXI_SA_CRYPT_MAX && len <= VPXI_SA_CRYPT_MAX &&
+           (taglen == 8 || taglen == 12 || taglen == VPXI_GCM_TAG_MAX);
+}
+
+int vpxi_gcm_seal(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                  const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                  uint8_t *tag, size_t taglen)
+{
+    int n = 0, fin = 0;
+
+    if (!gcm_args_ok(aadlen, len, taglen))
+        vpxi_misuse("vpxi_gcm_seal: length");
+    if (EVP_CipherInit_ex(g->ctx, NULL, NULL, NULL, nonce, 1) != 1 ||
+        (aadlen && EVP_CipherUpdate(g->ctx, NULL, &n, aad, (int)aadlen) != 1) ||
+        (len && EVP_CipherUpdate(g->ctx, out, &n, in, (int)len) != 1) ||
+        EVP_CipherFinal_ex(g->ctx, out + (len ? n : 0), &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_AEAD_GET_TAG, (int)taglen, tag) != 1) {
+        vpxi_wipe(out, len);
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    }
+    return 0;
+}
+
+int vpxi_gcm_open(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                  const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
+                  const uint8_t *tag, size_t taglen)
+{
+    int n = 0, fin = 0, r = VPXI_ERR_INTERNAL;
+
+    if (!gcm_args_ok(aadlen, len, taglen))
+        vpxi_misuse("vpxi_gcm_open: length");
+    if (EVP_CipherInit_ex(g->ctx, NULL, NULL, NULL, nonce, 0) != 1 ||
+        (aadlen && EVP_CipherUpdate(g->ctx, NULL, &n, aad, (int)aadlen) != 1) ||
+        (len && EVP_CipherUpdate(g->ctx, out, &n, in, (int)len) != 1) ||
+        EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_AEAD_SET_TAG, (int)taglen, (void *)tag) != 1)
+        goto out;
+    /* the tag is checked here; until then out holds unverified plaintext */
+    if (EVP_CipherFinal_ex(g->ctx, out + (len ? n : 0), &fin) != 1) {
+        r = VPXI_ERR_BAD_MAC;
+        goto out;
+    }
+    r = 0;
+out:
+    if (r) {
+        vpxi_wipe(out, len);
+        ERR_clear_error();
+    }
+    return r;
+}
+
+struct vpxi_hmac_ctx {
+    EVP_MAC_CTX *ctx;
+    size_t len;
+};
+
+int vpxi_hmac_ctx_new(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
+                      struct vpxi_hmac_ctx **out)
+{
+    const struct hash_info *h = hash_info(alg);
+    struct vpxi_hmac_ctx *c = NULL;
+    EVP_MAC *mac = NULL;
+    OSSL_PARAM params[2];
+    int r = VPXI_ERR_INTERNAL;
+
+    *out = NULL;
+    if (!h)
+        return VPXI_ERR_UNSUPPORTED;
+    if ((c = vpxi_calloc(1, sizeof(*c))) == NULL)
+        return VPXI_ERR_NOMEM;
+    c->len = h->len;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *)EVP_MD_get0_name(h->md()), 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+        (c->ctx = EVP_MAC_CTX_new(mac)) == NULL || EVP_MAC_init(c->ctx, key, keylen, params) != 1)
+        goto out;
+    *out = c;
+    c = NULL;
+    r = 0;
+out:
+    if (r)
+        ERR_clear_error();
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    vpxi_hmac_ctx_free(c);
+    return r;
+}
+
+void vpxi_hmac_ctx_free(struct vpxi_hmac_ctx *c)
+{
+    if (!c)
+        return;
+    EVP_MAC_CTX_free(c->ctx); /* cleanses the stored key and pads */
+    vpxi_free(c);
+}
+
+int vpxi_hmac_ctx_mac(struct vpxi_hmac_ctx *c, const struct vpxi_iov *iov, size_t n, uint8_t *out)
+{
+    size_t i, olen = 0;
+
+    if (EVP_MAC_init(c->ctx, NULL, 0, NULL) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    for (i = 0; i < n; i++)
+        if (iov[i].len && EVP_MAC_update(c->ctx, iov[i].p, iov[i].len) != 1)
+            return ossl_fail(VPXI_ERR_INTERNAL);
+    if (EVP_MAC_final(c->ctx, out, &olen, c->len) != 1 || olen != c->len)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
+struct vpxi_cbc {
+    EVP_CIPHER_CTX *ctx;
+    int enc;
+};
+
+int vpxi_cbc_new(bool encrypt, const uint8_t *key, size_t keylen, struct vpxi_cbc **out)
+{
+    const EVP_CIPHER *cipher = aes_cipher(keylen, EVP_aes_128_cbc, EVP_aes_256_cbc);
+    struct vpxi_cbc *c;
+
+    *out = NULL;
+    if (!cipher)
+        return VPXI_ERR_INVALID;
+    if ((c = vpxi_calloc(1, sizeof(*c))) == NULL)
+        return VPXI_ERR_NOMEM;
+    c->enc = encrypt ? 1 : 0;
+    if ((c->ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_CipherInit_ex(c->ctx, cipher, NULL, key, NULL, c->enc) != 1 ||
+        EVP_CIPHER_CTX_set_padding(c->ctx, 0) != 1) {
+        vpxi_cbc_free(c);
+        return ossl_fail(VPXI_ERR_NOMEM);
+    }
+    *out = c;
+    return 0;
+}
+
+void vpxi_cbc_free(struct vpxi_cbc *c)
+{
+    if (!c)
+        return;
+    EVP_CIPHER_CTX_free(c->ctx);
+    vpxi_free(c);
+}
+
+int vpxi_cbc_crypt(struct vpxi_cbc *c, const uint8_t iv[static VPXI_AES_BLOCK_LEN],
+                   const uint8_t *in, size_t len, uint8_t *out)
+{
+    int n = 0;
+
+    if (len % VPXI_AES_BLOCK_LEN || len > VPXI_SA_CRYPT_MAX)
+        vpxi_misuse("vpxi_cbc_crypt: length");
+    if (len == 0)
+        return 0;
+    /* without padding nothing is held back: one update does the lot */
+    if (EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, iv, c->enc) != 1 ||
+        EVP_CipherUpdate(c->ctx, out, &n, in, (int)len) != 1 || (size_t)n != len) {
+        vpxi_wipe(out, len);
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    }
+    return 0;
+}
+
+struct vpxi_aes {
+    EVP_CIPHER_CTX *ctx;
+};
+
+int vpxi_aes_new(const uint8_t *key, size_t keylen, struct vpxi_aes **out)
+{
+    const EVP_CIPHER *cipher = aes_cipher(keylen, EVP_aes_128_ecb, EVP_aes_256_ecb);
+    struct vpxi_aes *a;
+
+    *out = NULL;
+    if (!cipher)
+        return VPXI_ERR_INVALID;
+    if ((a = vpxi_calloc(1, sizeof(*a))) == NULL)
+        return VPXI_ERR_NOMEM;
+    if ((a->ctx = EVP_CIPHER_CTX_new()) == NULL ||
+        EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, 1) != 1 ||
+        EVP_CIPHER_CTX_set_padding(a->ctx, 0) != 1) {
+        vpxi_aes_free(a);
+        return ossl_fail(VPXI_ERR_NOMEM);
+    }
+    *out = a;
+    return 0;
+}
+
+void vpxi_aes_free(struct vpxi_aes *a)
+{
+    if (!a)
+        return;
+    EVP_CIPHER_CTX_free(a->ctx);
+    vpxi_free(a);
+}
+
+int vpxi_aes_encrypt_block(struct vpxi_aes *a, const uint8_t in[static VPXI_AES_BLOCK_LEN],
+                           uint8_t out[static VPXI_AES_BLOCK_LEN])
+{
+    int n = 0;
+
+    /* ECB keeps no state between blocks: no per-call initialisation */
+    if (EVP_CipherUpdate(a->ctx, out, &n, in, VPXI_AES_BLOCK_LEN) != 1 || n != VPXI_AES_BLOCK_LEN)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}

@@ -68,5 +68,8 @@ int64_t cli_now(void);
 int cmd_key(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_sexp(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_peer(int argc, char **argv);
+int cmd_daemon(int argc, char **argv); /* reload, stop */
 
 #endif

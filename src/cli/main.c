@@ -19,6 +19,10 @@ static const struct command commands[] = {
     { "key", cmd_key, "generate keys; print public keys and HITs" },
     { "cert", cmd_cert, "issue, show, verify and reduce SPKI certificates" },
     { "sexp", cmd_sexp, "convert S-expressions between canonical, advanced and transport" },
+    { "status", cmd_status, "show the overlays and peers of the local vpxid" },
+    { "peer", cmd_peer, "connect, close, rekey or renew one peer" },
+    { "reload", cmd_daemon, "make vpxid reload its configuration" },
+    { "stop", cmd_daemon, "make vpxid close every association and exit" },
 };
 
 static void help(FILE *f)

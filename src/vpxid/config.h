@@ -1,0 +1,109 @@
+/*
+ * config.h - vpxid configuration (format documented in docs/vpxid.conf.md).
+ *
+ *   [daemon]            control socket, user to run as, log level, key log
+ *   [overlay NAME]      one VPXI: identity, policy, TUN, UDP port, crypto
+ *   [peer OVERLAY NAME] a statically configured peer of that overlay
+ *
+ * A file is parsed into a fresh struct config and validated completely
+ * before anything uses it; on reload the new struct replaces the old one as
+ * a whole (never half applied). Errors name file:line, the key and the
+ * quoted bad value.
+ */
+#ifndef VPXID_CONFIG_H
+#define VPXID_CONFIG_H
+
+#include <net/if.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum cfg_limits {
+    CFG_NAME_MAX = 64,
+    CFG_PATH_MAX = 512,
+    CFG_SEXP_MAX = 2048,
+    CFG_LIST_MAX = 8,
+    CFG_CHAIN_MAX = 8,
+    CFG_PEERS_MAX = 1024,
+    CFG_OVERLAYS_MAX = 16,
+    CFG_LINE_MAX = 4096,
+    CFG_ERR_MAX = 512,
+};
+
+struct cfg_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct cfg_peer {
+    char name[CFG_NAME_MAX];
+    char overlay[CFG_NAME_MAX];
+    bool has_hit;
+    uint8_t hit[16];                 /* from hit = or computed from key = */
+    char keyfile[CFG_PATH_MAX];      /* public key file, optional when hit is given */
+    struct cfg_addr address;         /* underlay locator (static for now) */
+    bool has_address;
+    struct in_addr ipv4;             /* overlay IPv4 mapped to the peer's HIT */
+    bool has_ipv4;
+    uint16_t esp[CFG_LIST_MAX];      /* ESP suites allowed on this link (empty: overlay's) */
+    size_t nesp;
+    char link[16];                   /* encrypt | integrity | clear (informational) */
+    int line;
+};
+
+struct cfg_overlay {
+    char name[CFG_NAME_MAX];
+    char keyfile[CFG_PATH_MAX];
+    char aclfile[CFG_PATH_MAX];
+    char chain[CFG_CHAIN_MAX][CFG_PATH_MAX];
+    size_t nchain;
+    char require[CFG_SEXP_MAX];      /* tag required from peers; "" = default */
+    struct cfg_addr listen;
+    char tun[IFNAMSIZ];
+    struct in_addr ipv4;
+    bool has_ipv4;
+    unsigned prefix4;                /* IPv4 prefix length of the overlay (default 10) */
+    unsigned mtu;
+    uint16_t esp[CFG_LIST_MAX];
+    size_t nesp;
+    uint16_t dh[CFG_LIST_MAX];
+    size_t ndh;
+    uint16_t cipher[CFG_LIST_MAX];
+    size_t ncipher;
+    unsigned puzzle_k;
+    unsigned rekey_seconds;          /* rekey each SA after this age */
+    uint64_t rekey_packets;          /* ... or this many packets */
+    uint64_t rekey_bytes;            /* ... or this many bytes */
+    unsigned renew_check_seconds;    /* how often the chain files are checked for renewal */
+    unsigned threads;                /* datapath threads (0 = auto) */
+    struct cfg_peer *peers;
+    size_t npeers;
+    int line;
+};
+
+struct config {
+    char path[CFG_PATH_MAX];
+    char control[CFG_PATH_MAX];
+    char user[CFG_NAME_MAX];         /* "" = stay root (not recommended) */
+    int log_level;
+    char keylog[CFG_PATH_MAX];       /* "" = off */
+    struct cfg_overlay *overlays;
+    size_t noverlays;
+};
+
+/* Parses and validates path. On error returns NULL and writes
+ * "FILE:LINE: key 'value': reason" into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *c);
+/* Prints the effective configuration (defaults included) in the file format. */
+void config_show(const struct config *c, FILE *f);
+const struct cfg_overlay *config_overlay(const struct config *c, const char *name);
+/* Parses "198.18.0.1:10500", "[fd00::1]:10500" or an address alone with a default port. */
+int config_parse_addr(const char *s, uint16_t default_port, struct cfg_addr *out);
+/* Formats an address as "ip:port" / "[ip]:port". */
+void config_addr_str(const struct cfg_addr *a, char *buf, size_t len);
+
+#endif
