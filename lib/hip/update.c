@@ -53,12 +53,14 @@ static size_t keymat_limit(const struct hip_assoc *a)
 static int rekey_prepare(struct vpxi_hip_host *h, struct hip_assoc *a, bool with_dh)
 {
     struct vpxi_dh *dh = NULL;
+    uint32_t spi;
     int r;
 
     if (a->keymat_next + hip_esp_keymat_len(a->esp_suite) > keymat_limit(a))
         with_dh = true; /* KEYMAT exhausted */
-    if ((r = hip_new_spi(h, &a->rk.spi_in)) != 0)
+    if ((r = hip_new_spi(h, &spi)) != 0)
         return r;
+    a->rk.spi_in = spi;
     a->rk.active = true;
     a->rk.with_dh = with_dh;
     a->rk.idx_sent = with_dh ? 0 : (uint16_t)a->keymat_next;

@@ -94,7 +94,8 @@ nn_topology() {
 nn_start() {
     local i=$1 name=$2; shift 2
     [ "${NN_QUIET:-0}" = 1 ] || echo "+ n$i (bg $name) $*" >&2
-    ip netns exec "$NS_PREFIX-$i" "$@" >"$NN_DIR/$name.log" 2>&1 </dev/null &
+    # append mode: a test may truncate the log while the process runs
+    ip netns exec "$NS_PREFIX-$i" "$@" >>"$NN_DIR/$name.log" 2>&1 </dev/null &
     NN_PIDS+=($!)
     eval "PID_$name=$!"
 }
@@ -126,3 +127,67 @@ nn_done() {
     echo "$NN_CHECKS checks, $NN_FAILS failures"
     [ "$NN_FAILS" -eq 0 ]
 }
+
+# ---- overlay set-up ------------------------------------------------------------
+#
+# nn_overlay_setup N [OVERLAY]: in $NN_DIR, a registrar key H and for each
+# node i a key, a membership certificate H -> node (tag (vpxi OVERLAY (*)
+# member), valid for NN_CERT_VALID, default +1d), an ACL trusting H for the
+# overlay, and a configuration n$i.conf with every other node as a static
+# peer. Extra config lines for the overlay section can be given in
+# NN_OVERLAY_EXTRA, for peer sections in NN_PEER_EXTRA.
+nn_overlay_setup() {
+    local count=$1 name=${2:-demo} i j
+    NN_OVERLAY=$name
+    vpxi key gen -o "$NN_DIR/H.key" >/dev/null && vpxi key pub "$NN_DIR/H.key" >"$NN_DIR/H.pub" || return 1
+    for i in $(seq 1 "$count"); do
+        vpxi key gen ${NN_KEY_ALG:+--alg $NN_KEY_ALG} -o "$NN_DIR/n$i.key" >/dev/null || return 1
+        vpxi key pub "$NN_DIR/n$i.key" >"$NN_DIR/n$i.pub" || return 1
+        vpxi cert issue --issuer "$NN_DIR/H.key" --subject "$NN_DIR/n$i.pub" \
+            --tag "(vpxi $name (*) member)" --not-before -1h --not-after "${NN_CERT_VALID:-+1d}" \
+            -o "$NN_DIR/n$i.cert" || return 1
+        vpxi cert acl --subject "$NN_DIR/H.pub" --propagate \
+            --tag "(vpxi $name (*) (* set member exec))" -o "$NN_DIR/n$i.acl" || return 1
+    done
+    for i in $(seq 1 "$count"); do
+        {
+            echo "[daemon]"
+            echo "control = $NN_DIR/n$i.sock"
+            echo "user ="
+            echo "log-level = ${NN_LOG_LEVEL:-info}"
+            [ -n "${NN_KEYLOG:-}" ] && echo "keylog = $NN_DIR/keys$i.txt"
+            echo
+            echo "[overlay $name]"
+            echo "key = $NN_DIR/n$i.key"
+            echo "acl = $NN_DIR/n$i.acl"
+            echo "chain = $NN_DIR/n$i.cert"
+            echo "tun = vpxi0"
+            echo "ipv4 = 100.64.0.$i"
+            echo "listen = 198.18.0.$i:10500"
+            [ -n "${NN_OVERLAY_EXTRA:-}" ] && printf '%s\n' "$NN_OVERLAY_EXTRA"
+            for j in $(seq 1 "$count"); do
+                [ "$i" = "$j" ] && continue
+                echo
+                echo "[peer $name n$j]"
+                echo "pubkey = $NN_DIR/n$j.pub"
+                echo "address = 198.18.0.$j"
+                echo "ipv4 = 100.64.0.$j"
+                [ -n "${NN_PEER_EXTRA:-}" ] && printf '%s\n' "$NN_PEER_EXTRA"
+            done
+        } >"$NN_DIR/n$i.conf"
+    done
+}
+
+# nn_vpxid I: starts vpxid for node I (PID in PID_d$I).
+nn_vpxid() {
+    local i=$1
+    nn_start "$i" "d$i" vpxid -c "$NN_DIR/n$i.conf"
+}
+
+# vs I ARGS...: vpxi talking to node I's daemon.
+vs() { local i=$1; shift; VPXI_SOCKET="$NN_DIR/n$i.sock" vpxi "$@"; }
+# js I JQ-EXPR: a field of node I's status (first overlay).
+js() { vs "$1" --json status | jq -r ".overlays[0]$2"; }
+# peer_state I PEER
+peer_state() { js "$1" ".peers[] | select(.name == \"$2\") | .state"; }
+hit_of() { vpxi key hit "$NN_DIR/n$1.key"; }

@@ -249,7 +249,7 @@ static size_t raw_packet(uint8_t *buf, uint8_t type, const uint16_t *types, cons
                          size_t n)
 {
     struct vpxi_wr w;
-    uint8_t zero[64] = { 0 };
+    static const uint8_t zero[VPXI_HIP_PACKET_MAX];
 
     vpxi_wr_init(&w, buf, VPXI_HIP_PACKET_MAX);
     hip_put_header(&w, type, 0, hit1, hit2);
@@ -339,11 +339,21 @@ static void test_parse_rules(void)
         len = raw_packet(buf, VPXI_HIP_CLOSE, ty, ln, 3);
         vpxi_put_be16(buf + 40 + 2, 2000);
         CHECK_ERR(hip_msg_parse(&m, buf, len), VPXI_ERR_TRUNCATED);
-        /* padding of the last TLV missing: shorten the last Length so the
-         * rounded size overruns */
+        /* the last TLV's Length one word too long */
         len = raw_packet(buf, VPXI_HIP_CLOSE, ty, ln, 3);
-        vpxi_put_be16(buf + len - 72 + 2, 67 + 8);
+        vpxi_put_be16(buf + len - 72 + 2, 66 + 8);
         CHECK_ERR(hip_msg_parse(&m, buf, len), VPXI_ERR_TRUNCATED);
+    }
+    /* non-zero padding */
+    {
+        const uint16_t ty[] = { 897, 61505, 61697 }, ln[] = { 13, 48, 66 };
+        len = raw_packet(buf, VPXI_HIP_CLOSE, ty, ln, 3);
+        CHECK_OK(hip_msg_parse(&m, buf, len));
+        buf[40 + 4 + 13] = 1;
+        CHECK_ERR(hip_msg_parse(&m, buf, len), VPXI_ERR_BAD_FORMAT);
+        buf[40 + 4 + 13] = 0;
+        buf[len - 1] = 0x80; /* the signature's padding */
+        CHECK_ERR(hip_msg_parse(&m, buf, len), VPXI_ERR_BAD_FORMAT);
     }
     /* too many parameters */
     {

@@ -149,6 +149,35 @@ static uint64_t sum64(const uint8_t *p, size_t len)
     return add64(add64(s0, s1), add64(s2, s3));
 }
 
+/* sum64() while copying src to dst: one pass over the payload instead of two. */
+static uint64_t sum64_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, t = 0;
+
+    for (; len >= 32; src += 32, dst += 32, len -= 32) {
+        uint64_t w0 = ld64(src), w1 = ld64(src + 8), w2 = ld64(src + 16), w3 = ld64(src + 24);
+
+        memcpy(dst, &w0, 8);
+        memcpy(dst + 8, &w1, 8);
+        memcpy(dst + 16, &w2, 8);
+        memcpy(dst + 24, &w3, 8);
+        s0 = add64(s0, w0);
+        s1 = add64(s1, w1);
+        s2 = add64(s2, w2);
+        s3 = add64(s3, w3);
+    }
+    for (; len >= 8; src += 8, dst += 8, len -= 8) {
+        uint64_t w = ld64(src);
+
+        memcpy(dst, &w, 8);
+        s0 = add64(s0, w);
+    }
+    memcpy(dst, src, len);
+    memcpy(&t, src, len);
+    s1 = add64(s1, t);
+    return add64(add64(s0, s1), add64(s2, s3));
+}
+
 static inline uint32_t fold32(uint64_t s)
 {
     uint32_t lo = (uint32_t)s, hi = (uint32_t)(s >> 32);
@@ -374,7 +403,6 @@ static void split_gso(const uint8_t *pkt, const struct gso_frame *f, struct offl
         uint16_t c;
 
         memcpy(o, pkt, f->hlen);
-        memcpy(o + f->hlen, src, plen);
         if (f->version == 4) {
             put16(o + IPV4_TOT_LEN, (uint16_t)seglen);
             put16(o + IPV4_ID, (uint16_t)(id0 + i));
@@ -394,8 +422,11 @@ static void split_gso(const uint8_t *pkt, const struct gso_frame *f, struct offl
             put16(o + l4off + UDP_LEN, (uint16_t)(seglen - l4off));
             put16(o + l4off + UDP_CSUM_OFF, 0);
         }
+        /* the transport header has even length, so the payload's sum adds on */
         s = offload_csum_add(pseudo, be32_native((uint32_t)(seglen - l4off)));
-        c = offload_csum_fold(offload_csum_partial(o + l4off, seglen - l4off, s));
+        s = offload_csum_partial(o + l4off, f->hlen - l4off, s);
+        s = offload_csum_add(s, fold32(sum64_copy(o + f->hlen, src, plen)));
+        c = offload_csum_fold(s);
         if (f->proto == IPPROTO_TCP_)
             put16(o + l4off + TCP_CSUM_OFF, c);
         else
@@ -491,8 +522,7 @@ static void gro_key(const uint8_t *pkt, size_t l4off, struct gro_pkt *s)
     s->keylen = (uint8_t)(1 + alen + PORTS_LEN);
 }
 
-static enum gro_kind gro_classify(const uint8_t *pkt, size_t len, bool verify, struct gro_pkt *s,
-                                  bool *bad_csum)
+static enum gro_kind gro_classify(const uint8_t *pkt, size_t len, struct gro_pkt *s, bool *bad_csum)
 {
     unsigned version = pkt[0] >> 4;
     size_t l4off, thlen;
@@ -533,9 +563,8 @@ static enum gro_kind gro_classify(const uint8_t *pkt, size_t len, bool verify, s
     s->payload = len - s->hlen;
     s->psh = flags & TCP_PSH;
     s->seq = get32(pkt + l4off + TCP_SEQ);
-    /* the header checksum costs little; the TCP one is a pass over the payload */
-    if ((version == 4 && offload_csum_ipv4_hdr(pkt, IPV4_HDR_LEN) != 0) ||
-        (verify && offload_csum_l4(pkt, l4off, len, IPPROTO_TCP_) != 0)) {
+    /* the TCP checksum is checked later, in the same pass as the copy */
+    if (version == 4 && offload_csum_ipv4_hdr(pkt, IPV4_HDR_LEN) != 0) {
         *bad_csum = true;
         return GRO_TCP_KEYED;
     }
@@ -595,12 +624,28 @@ static bool gro_can_append(const struct offload_gro *g, const struct offload_gro
            memcmp(t + TCP_HDR_LEN, ht + TCP_HDR_LEN, s->thlen - TCP_HDR_LEN) == 0;
 }
 
-static void gro_append(struct offload_gro *g, struct offload_gro_flow *f, const uint8_t *pkt,
+/*
+ * Appends s to f's super-packet. With cfg.verify_csum the payload is summed
+ * while it is copied into the free space after the super-packet, and the
+ * append is committed only if the segment's TCP checksum verifies; false
+ * (and nothing changed) if it does not.
+ */
+static bool gro_append(struct offload_gro *g, struct offload_gro_flow *f, const uint8_t *pkt,
                        const struct gro_pkt *s)
 {
     struct offload_gro_rec *r = &g->recs[f->rec];
+    uint8_t *dst = r->frame + OFFLOAD_VNET_HDR_LEN + r->len;
+    uint32_t sum;
 
-    memcpy(r->frame + OFFLOAD_VNET_HDR_LEN + r->len, pkt + s->hlen, s->payload);
+    if (g->cfg.verify_csum) {
+        sum = pseudo_of(pkt, IPPROTO_TCP_, (uint32_t)(s->thlen + s->payload));
+        sum = offload_csum_partial(pkt + s->l4off, s->thlen, sum);
+        sum = offload_csum_add(sum, fold32(sum64_copy(dst, pkt + s->hlen, s->payload)));
+        if (offload_csum_fold(sum) != 0)
+            return false;
+    } else {
+        memcpy(dst, pkt + s->hlen, s->payload);
+    }
     r->len += (uint32_t)s->payload;
     r->nseg++;
     f->next_seq += (uint32_t)s->payload;
@@ -614,6 +659,7 @@ static void gro_append(struct offload_gro *g, struct offload_gro_flow *f, const 
      * close) */
     if (s->psh || s->payload < r->gso_size || r->nseg >= g->cfg.max_segs)
         flow_close(g, f);
+    return true;
 }
 
 /*
@@ -711,18 +757,27 @@ int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t len)
         return VPXI_ERR_TOO_LARGE;
     if (g->nrecs >= g->cfg.max_pkts)
         return VPXI_ERR_LIMIT;
-    kind = gro_classify(pkt, len, g->cfg.verify_csum, &s, &bad_csum);
+    kind = gro_classify(pkt, len, &s, &bad_csum);
     if (kind == GRO_TCP_ANY)
         flow_close_all(g);
     if (kind == GRO_TCP_KEYED || kind == GRO_TCP_CAND) {
         f = flow_find(g, &s);
         if (f && kind == GRO_TCP_CAND && gro_can_append(g, f, pkt, &s)) {
-            gro_append(g, f, pkt, &s);
-            g->stats.pkts++;
-            return 0;
+            if (gro_append(g, f, pkt, &s)) {
+                g->stats.pkts++;
+                return 0;
+            }
+            kind = GRO_TCP_KEYED;
+            bad_csum = true;
         }
         if (f)
             flow_close(g, f);
+    }
+    /* a segment that may start a super-packet must verify first too */
+    if (kind == GRO_TCP_CAND && g->cfg.verify_csum && !s.psh && g->cfg.max_segs > 1 &&
+        offload_csum_l4(pkt, s.l4off, len, IPPROTO_TCP_) != 0) {
+        kind = GRO_TCP_KEYED;
+        bad_csum = true;
     }
     /* a PSH segment is always the last: it cannot start a super-packet */
     if (kind == GRO_TCP_CAND && !s.psh && g->cfg.max_segs > 1)
