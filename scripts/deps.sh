@@ -11,8 +11,9 @@ PKGS=(
     clang libclang-rt-14-dev llvm clang-format
     # independent checkers used by the tests
     nettle-bin python3 python3-cryptography python3-pycryptodome
-    # tools used by the scripts
-    jq bc iproute2 procps
+    # tools used by the scripts and the network-namespace tests
+    jq bc iproute2 procps iputils-ping iperf3 netcat-openbsd tcpdump ethtool
+    tshark python3-scapy
 )
 
 missing=()
@@ -28,5 +29,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# tshark: no setuid dumpcap, no question asked
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"

@@ -65,9 +65,9 @@ enum vpxi_hip_packet_type {
 
 /* HIP parameter types; the low bit is the critical bit (RFC 7401 5.2). */
 enum vpxi_hip_param_type {
-    VPXI_HIP_P_ESP_INFO = 65,                 /* RFC 7402 */
+    VPXI_HIP_P_ESP_INFO = 65, /* RFC 7402 */
     VPXI_HIP_P_R1_COUNTER = 129,
-    VPXI_HIP_P_LOCATOR_SET = 193,             /* RFC 8046 */
+    VPXI_HIP_P_LOCATOR_SET = 193, /* RFC 8046 */
     VPXI_HIP_P_PUZZLE = 257,
     VPXI_HIP_P_SOLUTION = 321,
     VPXI_HIP_P_SEQ = 385,
@@ -78,12 +78,12 @@ enum vpxi_hip_param_type {
     VPXI_HIP_P_ENCRYPTED = 641,
     VPXI_HIP_P_HOST_ID = 705,
     VPXI_HIP_P_HIT_SUITE_LIST = 715,
-    VPXI_HIP_P_CERT = 768,                    /* not critical */
-    VPXI_HIP_P_NOTIFICATION = 832,            /* not critical */
+    VPXI_HIP_P_CERT = 768,         /* not critical */
+    VPXI_HIP_P_NOTIFICATION = 832, /* not critical */
     VPXI_HIP_P_ECHO_REQUEST_SIGNED = 897,
     VPXI_HIP_P_ECHO_RESPONSE_SIGNED = 961,
     VPXI_HIP_P_TRANSPORT_FORMAT_LIST = 2049,
-    VPXI_HIP_P_ESP_TRANSFORM = 4095,          /* RFC 7402 */
+    VPXI_HIP_P_ESP_TRANSFORM = 4095, /* RFC 7402 */
     VPXI_HIP_P_HIP_MAC = 61505,
     VPXI_HIP_P_HIP_MAC_2 = 61569,
     VPXI_HIP_P_HIP_SIGNATURE_2 = 61633,
@@ -128,16 +128,16 @@ enum vpxi_hip_cipher {
 enum { VPXI_HIP_CERT_SPKI = 2 };
 
 enum vpxi_hip_limits {
-    VPXI_HIP_HDR_LEN = 40,          /* fixed header, bytes */
-    VPXI_HIP_PACKET_MAX = 2048,     /* (Header Length 255 + 1) * 8 */
-    VPXI_HIP_UDP_PORT = 10500,      /* RFC 5770/9028 hip-nat-t */
-    VPXI_HIP_UDP_MARKER_LEN = 4,    /* zero bytes before a HIP header on UDP */
-    VPXI_HIP_LIST_MAX = 6,          /* entries of a DH/cipher/ESP/HIT-suite list we use */
-    VPXI_HIP_CERTS_MAX = 16,        /* CERT parameters in one packet */
-    VPXI_HIP_LOCATORS_MAX = 8,      /* locators in a LOCATOR_SET */
-    VPXI_HIP_RHASH_MAX = 48,        /* bytes, SHA-384 */
-    VPXI_HIP_ECHO_MAX = 64,         /* opaque bytes of an ECHO parameter we answer */
-    VPXI_HIP_NOTIFY_DATA_MAX = 64,  /* notification data bytes kept in an event */
+    VPXI_HIP_HDR_LEN = 40,         /* fixed header, bytes */
+    VPXI_HIP_PACKET_MAX = 2048,    /* (Header Length 255 + 1) * 8 */
+    VPXI_HIP_UDP_PORT = 10500,     /* RFC 5770/9028 hip-nat-t */
+    VPXI_HIP_UDP_MARKER_LEN = 4,   /* zero bytes before a HIP header on UDP */
+    VPXI_HIP_LIST_MAX = 6,         /* entries of a DH/cipher/ESP/HIT-suite list we use */
+    VPXI_HIP_CERTS_MAX = 16,       /* CERT parameters in one packet */
+    VPXI_HIP_LOCATORS_MAX = 8,     /* locators in a LOCATOR_SET */
+    VPXI_HIP_RHASH_MAX = 48,       /* bytes, SHA-384 */
+    VPXI_HIP_ECHO_MAX = 64,        /* opaque bytes of an ECHO parameter we answer */
+    VPXI_HIP_NOTIFY_DATA_MAX = 64, /* notification data bytes kept in an event */
 };
 
 /* ---- states ---------------------------------------------------------------- */
@@ -161,18 +161,18 @@ const char *vpxi_hip_state_name(enum vpxi_hip_state s);
 
 struct vpxi_hip_config {
     /* Preference lists (first = most preferred). */
-    uint8_t dh_groups[VPXI_HIP_LIST_MAX];     /* default 7, 11, 3 */
+    uint8_t dh_groups[VPXI_HIP_LIST_MAX]; /* default 7, 11, 3 */
     size_t n_dh_groups;
-    uint16_t hip_ciphers[VPXI_HIP_LIST_MAX];  /* default 2, 4 (1 only if listed) */
+    uint16_t hip_ciphers[VPXI_HIP_LIST_MAX]; /* default 2, 4 (1 only if listed) */
     size_t n_hip_ciphers;
-    uint16_t esp_suites[VPXI_HIP_LIST_MAX];   /* default 13, 8, 7 */
+    uint16_t esp_suites[VPXI_HIP_LIST_MAX]; /* default 13, 8, 7 */
     size_t n_esp_suites;
 
-    bool encrypt_host_id;   /* send ENCRYPTED{HOST_ID} in I2 (default: HOST_ID in
-                               the clear); both forms are always accepted */
-    bool checksum_pseudo;   /* true: compute and verify the RFC 7401 checksum with
-                               the IP pseudo-header (raw IP); false (default, UDP
-                               encapsulation): send 0 and ignore on receive */
+    bool encrypt_host_id;     /* send ENCRYPTED{HOST_ID} in I2 (default: HOST_ID in
+                                 the clear); both forms are always accepted */
+    bool checksum_pseudo;     /* true: compute and verify the RFC 7401 checksum with
+                                 the IP pseudo-header (raw IP); false (default, UDP
+                                 encapsulation): send 0 and ignore on receive */
     bool allow_opportunistic; /* answer I1s with a NULL receiver HIT (default no) */
 
     /* Puzzle (RFC 7401 4.1.2, Appendix A). */
@@ -187,23 +187,23 @@ struct vpxi_hip_config {
 
     /* Retransmission (I1, I2, UPDATE, CLOSE): rto_initial_ms * rto_factor^n,
      * capped at rto_max_ms. */
-    int64_t rto_initial_ms;     /* default 500 */
-    unsigned rto_factor;        /* default 2 */
-    int64_t rto_max_ms;         /* default 8000 */
-    unsigned i1_retries;        /* transmissions after the first (default 5) */
-    unsigned i2_retries;        /* default 5 */
-    unsigned update_retries;    /* default 5; exhausted: association broken -> CLOSING */
-    unsigned close_retries;     /* default 5 */
+    int64_t rto_initial_ms;  /* default 500 */
+    unsigned rto_factor;     /* default 2 */
+    int64_t rto_max_ms;      /* default 8000 */
+    unsigned i1_retries;     /* transmissions after the first (default 5) */
+    unsigned i2_retries;     /* default 5 */
+    unsigned update_retries; /* default 5; exhausted: association broken -> CLOSING */
+    unsigned close_retries;  /* default 5 */
 
-    int64_t r2_sent_ms;         /* EC: R2-SENT -> ESTABLISHED without traffic (default 10000) */
-    int64_t closed_ms;          /* CLOSED linger before deletion (default 10000) */
-    int64_t failed_ms;          /* E-FAILED linger before deletion (default 5000) */
-    int64_t sa_retire_ms;       /* after a rekey, delete the old inbound SA this long
-                                   after the switch if no packet arrived on the new
-                                   one earlier (default 10000) */
-    unsigned notify_per_sec;    /* NOTIFY packets we send per second, at most (default 20) */
-    size_t queue_max;           /* outputs held before vpxi_hip_poll() (default 256) */
-    size_t assoc_max;           /* associations, at most (default 65536) */
+    int64_t r2_sent_ms;      /* EC: R2-SENT -> ESTABLISHED without traffic (default 10000) */
+    int64_t closed_ms;       /* CLOSED linger before deletion (default 10000) */
+    int64_t failed_ms;       /* E-FAILED linger before deletion (default 5000) */
+    int64_t sa_retire_ms;    /* after a rekey, delete the old inbound SA this long
+                                after the switch if no packet arrived on the new
+                                one earlier (default 10000) */
+    unsigned notify_per_sec; /* NOTIFY packets we send per second, at most (default 20) */
+    size_t queue_max;        /* outputs held before vpxi_hip_poll() (default 256) */
+    size_t assoc_max;        /* associations, at most (default 65536) */
 };
 
 /* Fills in the defaults above. */
@@ -275,20 +275,20 @@ enum vpxi_hip_event_type {
 /* Why an association closed or failed. */
 enum vpxi_hip_reason {
     VPXI_HIP_R_NONE = 0,
-    VPXI_HIP_R_LOCAL = 1,        /* vpxi_hip_close() */
-    VPXI_HIP_R_PEER = 2,         /* the peer sent CLOSE */
-    VPXI_HIP_R_TIMEOUT = 3,      /* retransmissions exhausted */
-    VPXI_HIP_R_NOTIFY = 4,       /* the peer refused with an error NOTIFY (notify) */
-    VPXI_HIP_R_REFUSED = 5,      /* we refused the peer (notify says why) */
-    VPXI_HIP_R_NEGOTIATION = 6,  /* no common DH group / cipher / ESP suite / HIT suite */
-    VPXI_HIP_R_REPLACED = 7,     /* a new base exchange replaced it */
+    VPXI_HIP_R_LOCAL = 1,       /* vpxi_hip_close() */
+    VPXI_HIP_R_PEER = 2,        /* the peer sent CLOSE */
+    VPXI_HIP_R_TIMEOUT = 3,     /* retransmissions exhausted */
+    VPXI_HIP_R_NOTIFY = 4,      /* the peer refused with an error NOTIFY (notify) */
+    VPXI_HIP_R_REFUSED = 5,     /* we refused the peer (notify says why) */
+    VPXI_HIP_R_NEGOTIATION = 6, /* no common DH group / cipher / ESP suite / HIT suite */
+    VPXI_HIP_R_REPLACED = 7,    /* a new base exchange replaced it */
 };
 
 const char *vpxi_hip_reason_name(enum vpxi_hip_reason r);
 
 /* The two SAs of an association (or of a rekey). */
 struct vpxi_hip_sa {
-    unsigned suite;               /* ESP_TRANSFORM suite (esp.h) */
+    unsigned suite; /* ESP_TRANSFORM suite (esp.h) */
     uint32_t spi_in, spi_out;
     struct vpxi_esp_keys in, out; /* inbound (peer -> us) and outbound keys */
 };
@@ -296,18 +296,18 @@ struct vpxi_hip_sa {
 struct vpxi_hip_event {
     enum vpxi_hip_event_type type;
     uint8_t peer_hit[VPXI_HIT_LEN];
-    struct vpxi_key *peer_key;     /* ESTABLISHED: a reference owned by the output
-                                      (released by vpxi_hip_output_clear; take
-                                      your own with vpxi_key_get) */
+    struct vpxi_key *peer_key; /* ESTABLISHED: a reference owned by the output
+                                  (released by vpxi_hip_output_clear; take
+                                  your own with vpxi_key_get) */
     struct sockaddr_storage peer_addr, local_addr;
-    bool initiator;                /* we started the base exchange */
-    struct vpxi_hip_sa sa;         /* ESTABLISHED, REKEYED, SA_ACTIVATE (spi_out) */
-    bool activate;                 /* REKEYED: switch outbound now */
+    bool initiator;                   /* we started the base exchange */
+    struct vpxi_hip_sa sa;            /* ESTABLISHED, REKEYED, SA_ACTIVATE (spi_out) */
+    bool activate;                    /* REKEYED: switch outbound now */
     uint32_t old_spi_in, old_spi_out; /* SAs to delete (0: none) */
-    struct vpxi_validity valid;    /* ESTABLISHED, AUTH_UPDATED */
-    enum vpxi_hip_reason reason;   /* CLOSED, FAILED */
-    int err;                       /* FAILED: VPXI_ERR_* detail (or 0) */
-    uint16_t notify;               /* NOTIFY, FAILED/CLOSED by NOTIFY or refusal */
+    struct vpxi_validity valid;       /* ESTABLISHED, AUTH_UPDATED */
+    enum vpxi_hip_reason reason;      /* CLOSED, FAILED */
+    int err;                          /* FAILED: VPXI_ERR_* detail (or 0) */
+    uint16_t notify;                  /* NOTIFY, FAILED/CLOSED by NOTIFY or refusal */
     uint8_t notify_data[VPXI_HIP_NOTIFY_DATA_MAX];
     size_t notify_data_len;
 };
@@ -332,9 +332,9 @@ struct vpxi_hip_output {
 
 /* Why a received packet was dropped: one counter each. */
 enum vpxi_hip_drop {
-    VPXI_HIP_DROP_TRUNCATED = 0,    /* shorter than its header/lengths say */
-    VPXI_HIP_DROP_MALFORMED,        /* bad header bits, lengths, padding, grammar */
-    VPXI_HIP_DROP_BAD_VERSION,      /* not HIP version 2 */
+    VPXI_HIP_DROP_TRUNCATED = 0, /* shorter than its header/lengths say */
+    VPXI_HIP_DROP_MALFORMED,     /* bad header bits, lengths, padding, grammar */
+    VPXI_HIP_DROP_BAD_VERSION,   /* not HIP version 2 */
     VPXI_HIP_DROP_BAD_CHECKSUM,
     VPXI_HIP_DROP_UNKNOWN_CRITICAL, /* unknown or unexpected critical parameter */
     VPXI_HIP_DROP_ORDER,            /* parameters not in ascending type order */
@@ -344,31 +344,31 @@ enum vpxi_hip_drop {
     VPXI_HIP_DROP_BAD_PUZZLE,
     VPXI_HIP_DROP_BAD_SIG,
     VPXI_HIP_DROP_BAD_MAC,
-    VPXI_HIP_DROP_BAD_HIT,          /* HIT does not match the HOST_ID */
-    VPXI_HIP_DROP_BAD_KEY,          /* HOST_ID or DH public value unusable */
-    VPXI_HIP_DROP_REPLAY,           /* replayed I2, old UPDATE, unmatched ACK/echo */
-    VPXI_HIP_DROP_OLD_R1,           /* I2 for an R1 generation we no longer know */
-    VPXI_HIP_DROP_NO_ASSOC,         /* no association with the sender */
-    VPXI_HIP_DROP_WRONG_STATE,      /* packet type not acceptable in this state */
-    VPXI_HIP_DROP_NEGOTIATION,      /* cipher/DH/ESP choice refused, downgrade */
-    VPXI_HIP_DROP_AUTH_REFUSED,     /* authorize() refused */
-    VPXI_HIP_DROP_TIE_BREAK,        /* lost a simultaneous-open tie-break */
-    VPXI_HIP_DROP_LIMIT,            /* queue full, association table full */
-    VPXI_HIP_DROP_INTERNAL,         /* our own failure (allocation, crypto library) */
+    VPXI_HIP_DROP_BAD_HIT,      /* HIT does not match the HOST_ID */
+    VPXI_HIP_DROP_BAD_KEY,      /* HOST_ID or DH public value unusable */
+    VPXI_HIP_DROP_REPLAY,       /* replayed I2, old UPDATE, unmatched ACK/echo */
+    VPXI_HIP_DROP_OLD_R1,       /* I2 for an R1 generation we no longer know */
+    VPXI_HIP_DROP_NO_ASSOC,     /* no association with the sender */
+    VPXI_HIP_DROP_WRONG_STATE,  /* packet type not acceptable in this state */
+    VPXI_HIP_DROP_NEGOTIATION,  /* cipher/DH/ESP choice refused, downgrade */
+    VPXI_HIP_DROP_AUTH_REFUSED, /* authorize() refused */
+    VPXI_HIP_DROP_TIE_BREAK,    /* lost a simultaneous-open tie-break */
+    VPXI_HIP_DROP_LIMIT,        /* queue full, association table full */
+    VPXI_HIP_DROP_INTERNAL,     /* our own failure (allocation, crypto library) */
     VPXI_HIP_DROP_MAX
 };
 
 const char *vpxi_hip_drop_name(unsigned reason);
 
 struct vpxi_hip_stats {
-    uint64_t rx, tx;                  /* HIP packets in (all) and out */
-    uint64_t i1_answered;             /* R1s sent */
+    uint64_t rx, tx;      /* HIP packets in (all) and out */
+    uint64_t i1_answered; /* R1s sent */
     uint64_t bex_initiated, bex_completed, bex_failed;
     uint64_t rekeys, cert_renewals, closes;
     uint64_t notify_sent, notify_rate_limited;
     uint64_t drops[VPXI_HIP_DROP_MAX];
-    unsigned puzzle_k;                /* difficulty in force now */
-    uint64_t r1_counter;              /* current R1 generation */
+    unsigned puzzle_k;   /* difficulty in force now */
+    uint64_t r1_counter; /* current R1 generation */
     size_t associations;
 };
 
@@ -399,8 +399,7 @@ const struct vpxi_hip_stats *vpxi_hip_host_stats(const struct vpxi_hip_host *h);
  * ENCRYPTED{HOST_ID}) would exceed 2048 bytes, or n > VPXI_HIP_CERTS_MAX.
  * Does not send anything: see vpxi_hip_renew_certs().
  */
-int vpxi_hip_set_certs(struct vpxi_hip_host *h, const struct vpxi_iov *certs,
-                       size_t n) VPXI_WUR;
+int vpxi_hip_set_certs(struct vpxi_hip_host *h, const struct vpxi_iov *certs, size_t n) VPXI_WUR;
 
 /*
  * Starts a base exchange with peer_hit at peer (local: the address to send
@@ -420,8 +419,7 @@ int vpxi_hip_connect(struct vpxi_hip_host *h, const uint8_t peer_hit[VPXI_HIT_LE
  * dropped (already counted in the stats: the caller need not act on it).
  */
 int vpxi_hip_input(struct vpxi_hip_host *h, const struct sockaddr_storage *src,
-                   const struct sockaddr_storage *dst, const uint8_t *pkt, size_t len,
-                   int64_t now);
+                   const struct sockaddr_storage *dst, const uint8_t *pkt, size_t len, int64_t now);
 
 /* Runs what is due at now: retransmissions, state timers, R1 rotation,
  * puzzle difficulty, SA retirement. */

@@ -35,9 +35,8 @@ static void covered_header(const uint8_t *pkt, size_t len, uint8_t hdr[static VP
     hdr[4] = hdr[5] = 0;
 }
 
-static int mac_compute(const uint8_t *pkt, size_t upto, enum vpxi_hash_alg alg,
-                       const uint8_t *key, size_t keylen, const uint8_t *hostid,
-                       size_t hostid_len, uint8_t *out)
+static int mac_compute(const uint8_t *pkt, size_t upto, enum vpxi_hash_alg alg, const uint8_t *key,
+                       size_t keylen, const uint8_t *hostid, size_t hostid_len, uint8_t *out)
 {
     uint8_t hdr[VPXI_HIP_HDR_LEN];
     struct vpxi_iov iov[3];
@@ -113,8 +112,7 @@ int hip_sig_put(struct vpxi_wr *w, uint16_t type, const struct vpxi_key *k, uint
     return w->err;
 }
 
-int hip_sig_check(const struct hip_msg *m, uint16_t type, const struct vpxi_key *k,
-                  uint16_t hi_alg)
+int hip_sig_check(const struct hip_msg *m, uint16_t type, const struct vpxi_key *k, uint16_t hi_alg)
 {
     const struct hip_param *p = hip_msg_find(m, type), *pz;
     enum vpxi_sig_scheme s = hip_sig_scheme(hi_alg);

@@ -54,8 +54,7 @@ static int peer_identity(uint16_t alg, const uint8_t *hi, size_t hilen,
         return VPXI_ERR_UNSUPPORTED;
     if ((r = vpxi_hi_decode(alg, hi, hilen, key)) != 0)
         return r == VPXI_ERR_UNSUPPORTED ? r : VPXI_ERR_BAD_KEY;
-    if ((r = vpxi_hit_from_hi(alg, hi, hilen, got)) != 0 ||
-        memcmp(got, hit, VPXI_HIT_LEN) != 0) {
+    if ((r = vpxi_hit_from_hi(alg, hi, hilen, got)) != 0 || memcmp(got, hit, VPXI_HIT_LEN) != 0) {
         vpxi_key_put(*key);
         *key = NULL;
         return VPXI_ERR_HASH_MISMATCH;
@@ -109,7 +108,7 @@ int hip_consume_i1(struct vpxi_hip_host *h, const struct hip_msg *m,
     /* #I for this Initiator and path */
     if ((r = hip_puzzle_make_i(rh, g->secret, m->shit, h->hit, src, dst, i)) != 0)
         return r;
-    if ((o = hip_out_push(h)) == NULL)
+    if ((o = hip_out_push(h, false)) == NULL)
         return hip_drop(h, VPXI_HIP_DROP_LIMIT, VPXI_ERR_LIMIT);
     o->kind = VPXI_HIP_OUT_PACKET;
     o->dst = *src;
@@ -246,8 +245,8 @@ static int negotiate_r1(const struct vpxi_hip_host *h, const struct hip_assoc *a
 
 /* ENCRYPTED{HOST_ID} with the sender's HIP encryption key (RFC 7401 5.2.18):
  * Reserved | IV | AES-CBC(HOST_ID TLV | PKCS#7 padding); NULL: no IV, no padding. */
-static void put_encrypted_host_id(const struct vpxi_hip_host *h, struct vpxi_wr *w,
-                                  uint16_t cipher, const struct hip_keys *k)
+static void put_encrypted_host_id(const struct vpxi_hip_host *h, struct vpxi_wr *w, uint16_t cipher,
+                                  const struct hip_keys *k)
 {
     uint8_t pt[HIP_HOST_ID_TLV_MAX + HIP_AES_BLOCK], iv[HIP_AES_IV_LEN];
     size_t n = h->host_id_len, pad, off;
@@ -373,6 +372,34 @@ out:
     return r;
 }
 
+/* The Initiator's state after a verified R1; takes key, hostid, dhref. */
+static void commit_initiator(struct hip_assoc *a, const struct r1_in *in, const struct r1_choice *c,
+                             const struct i_keys *k, struct vpxi_key *key, uint8_t *hostid,
+                             struct hip_dhref *dhref, uint32_t spi)
+{
+    hip_assoc_reset(a);
+    a->peer_key = key;
+    a->peer_hi_alg = in->hi_alg;
+    a->r1_host_id = hostid;
+    a->r1_host_id_len = in->host_id->size;
+    a->have_r1_counter = in->counter_p != NULL;
+    a->r1_counter = in->counter;
+    a->rhash = in->rhash;
+    a->hlen = in->hlen;
+    memcpy(a->I, in->pz.i, in->hlen);
+    memcpy(a->J, k->j, in->hlen);
+    a->dh_group = in->dh_group;
+    a->dh = dhref;
+    memcpy(a->peer_dh, in->dh_pub, in->dh_len);
+    a->peer_dh_len = in->dh_len;
+    a->hip_cipher = c->cipher;
+    a->esp_suite = c->esp;
+    a->km = k->km;
+    a->keys = k->keys;
+    a->keymat_next = k->esp_index;
+    a->spi_in = spi;
+}
+
 /* Refuses an authentic R1: tell the Responder, fail the association. */
 static int r1_refuse(struct vpxi_hip_host *h, struct hip_assoc *a, uint16_t notify,
                      enum vpxi_hip_reason reason, int err, int64_t now)
@@ -445,30 +472,10 @@ int hip_consume_r1(struct vpxi_hip_host *h, const struct hip_msg *m,
     if (!dhref)
         goto out;
     /* commit */
-    hip_assoc_reset(a);
-    a->peer_key = key;
+    commit_initiator(a, &in, &c, &k, key, hostid, dhref, spi);
     key = NULL;
-    a->peer_hi_alg = in.hi_alg;
-    a->r1_host_id = hostid;
-    a->r1_host_id_len = in.host_id->size;
     hostid = NULL;
-    a->have_r1_counter = in.counter_p != NULL;
-    a->r1_counter = in.counter;
-    a->rhash = in.rhash;
-    a->hlen = in.hlen;
-    memcpy(a->I, in.pz.i, in.hlen);
-    memcpy(a->J, k.j, in.hlen);
-    a->dh_group = in.dh_group;
-    a->dh = dhref;
     dhref = NULL;
-    memcpy(a->peer_dh, in.dh_pub, in.dh_len);
-    a->peer_dh_len = in.dh_len;
-    a->hip_cipher = c.cipher;
-    a->esp_suite = c.esp;
-    a->km = k.km;
-    a->keys = k.keys;
-    a->keymat_next = k.esp_index;
-    a->spi_in = spi;
     if (dst && hip_addr_valid(dst))
         a->local = *dst;
     if ((r = hip_send(h, pkt, len, &a->peer, &a->local)) != 0)
@@ -533,8 +540,8 @@ static int parse_i2(const struct vpxi_hip_host *h, const struct hip_msg *m, stru
                          HIP_LIST_PARSE_MAX, &n) != 0 ||
         n != 1 || l[0] != HIP_TF_ESP)
         return VPXI_ERR_BAD_FORMAT;
-    if (hip_get_u16_list(hip_msg_find(m, VPXI_HIP_P_ESP_TRANSFORM), 2, l, HIP_LIST_PARSE_MAX,
-                         &n) != 0 ||
+    if (hip_get_u16_list(hip_msg_find(m, VPXI_HIP_P_ESP_TRANSFORM), 2, l, HIP_LIST_PARSE_MAX, &n) !=
+            0 ||
         n != 1)
         return VPXI_ERR_BAD_FORMAT;
     in->esp = l[0];
@@ -650,8 +657,8 @@ static int verify_i2(struct vpxi_hip_host *h, const struct hip_msg *m, const str
                           &next)) != 0)
         goto out;
     /* HMAC */
-    if ((r = hip_mac_check(m, VPXI_HIP_P_HIP_MAC, in->rhash, k->keys.int_in, k->keys.int_len,
-                           NULL, 0)) != 0) {
+    if ((r = hip_mac_check(m, VPXI_HIP_P_HIP_MAC, in->rhash, k->keys.int_in, k->keys.int_len, NULL,
+                           0)) != 0) {
         r = i2_refuse(h, m, src, dst, VPXI_HIP_N_HIP_MAC_FAILED, VPXI_HIP_DROP_BAD_MAC, r, now);
         goto out;
     }
@@ -659,8 +666,8 @@ static int verify_i2(struct vpxi_hip_host *h, const struct hip_msg *m, const str
     if (in->enc) {
         if ((r = open_encrypted_host_id(in->enc, in->cipher, &k->keys, buf, sizeof(buf), &hp)) !=
             0) {
-            r = i2_refuse(h, m, src, dst, VPXI_HIP_N_ENCRYPTION_FAILED, VPXI_HIP_DROP_MALFORMED,
-                          r, now);
+            r = i2_refuse(h, m, src, dst, VPXI_HIP_N_ENCRYPTION_FAILED, VPXI_HIP_DROP_MALFORMED, r,
+                          now);
             goto out;
         }
     } else {
@@ -683,8 +690,7 @@ static int verify_i2(struct vpxi_hip_host *h, const struct hip_msg *m, const str
         r = VPXI_ERR_BAD_FORMAT;
         goto out;
     }
-    if ((r = hip_keys_esp(&k->km, next, greater, in->esp, &k->esp_in, &k->esp_out, &k->next)) !=
-        0)
+    if ((r = hip_keys_esp(&k->km, next, greater, in->esp, &k->esp_in, &k->esp_out, &k->next)) != 0)
         goto out;
     /* authorization (SPKI) */
     if ((r = hip_authorize(h, m->shit, k->key, m, &k->valid, &notify)) != 0) {
@@ -697,8 +703,7 @@ out:
     return r;
 }
 
-static int create_r2(struct vpxi_hip_host *h, const struct hip_assoc *a, uint8_t *pkt,
-                     size_t *len)
+static int create_r2(struct vpxi_hip_host *h, const struct hip_assoc *a, uint8_t *pkt, size_t *len)
 {
     struct vpxi_wr w;
     int r;
@@ -750,9 +755,60 @@ static int i2_state(struct vpxi_hip_host *h, const struct hip_assoc *a, const st
         if (!hip_hit_greater(h->hit, m->shit))
             return hip_drop(h, VPXI_HIP_DROP_TIE_BREAK, VPXI_ERR_BAD_STATE);
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
+}
+
+/* The Responder's state after a verified I2; takes k->key. */
+static void commit_responder(struct hip_assoc *a, const struct i2_in *in, const struct hip_r1 *r1,
+                             struct r_keys *k, const struct sockaddr_storage *src,
+                             const struct sockaddr_storage *dst, uint32_t spi)
+{
+    hip_assoc_reset(a);
+    a->initiator = false;
+    a->peer = *src;
+    memset(&a->local, 0, sizeof(a->local));
+    if (dst && hip_addr_valid(dst))
+        a->local = *dst;
+    a->peer_key = k->key;
+    k->key = NULL;
+    a->peer_hi_alg = k->hi_alg;
+    a->rhash = in->rhash;
+    a->hlen = in->hlen;
+    memcpy(a->I, in->sol.i, in->hlen);
+    memcpy(a->J, in->sol.j, in->hlen);
+    a->dh_group = in->dh_group;
+    a->dh = hip_dhref_get(r1->dh);
+    memcpy(a->peer_dh, in->dh_pub, in->dh_len);
+    a->peer_dh_len = in->dh_len;
+    a->hip_cipher = in->cipher;
+    a->esp_suite = in->esp;
+    a->km = k->km;
+    a->keys = k->keys;
+    a->keymat_next = k->next;
+    a->spi_in = spi;
+    a->spi_out = in->ei.new_spi;
+    a->valid = k->valid;
+}
+
+/* Checks a solution against the generation it names (RFC 7401 6.9 steps 6, 7). */
+static int check_solution(struct vpxi_hip_host *h, const struct hip_msg *m, const struct i2_in *in,
+                          const struct hip_r1gen *g, const struct sockaddr_storage *src,
+                          const struct sockaddr_storage *dst)
+{
+    uint8_t i[VPXI_HIP_RHASH_MAX];
+    int r;
+
+    /* our #I for this path and generation, K and Opaque as sent, #J */
+    if ((r = hip_puzzle_make_i(in->rhash, g->secret, m->shit, h->hit, src, dst, i)) != 0)
+        return r;
+    if (!vpxi_memeq_ct(i, in->sol.i, in->hlen) || in->sol.k != g->k || in->sol.opaque != 0 ||
+        !hip_puzzle_check(in->rhash, in->sol.i, in->sol.j, m->shit, h->hit, g->k))
+        return VPXI_ERR_BAD_PUZZLE;
+    /* replay of an accepted (#I, #J) */
+    if (hip_replay_seen(h, in->sol.i, in->sol.j, in->hlen))
+        return VPXI_ERR_REPLAY;
+    return 0;
 }
 
 int hip_consume_i2(struct vpxi_hip_host *h, const struct hip_msg *m,
@@ -765,7 +821,7 @@ int hip_consume_i2(struct vpxi_hip_host *h, const struct hip_msg *m,
     struct i2_in in;
     struct r_keys k;
     struct vpxi_hip_event *ev;
-    uint8_t digest[32], i[VPXI_HIP_RHASH_MAX], pkt[VPXI_HIP_PACKET_MAX];
+    uint8_t digest[32], pkt[VPXI_HIP_PACKET_MAX];
     uint32_t old_in = 0, old_out = 0, spi;
     size_t len;
     int r;
@@ -790,20 +846,9 @@ int hip_consume_i2(struct vpxi_hip_host *h, const struct hip_msg *m,
         r = r1 ? VPXI_ERR_BAD_KEY : VPXI_ERR_UNSUPPORTED;
         goto out;
     }
-    /* puzzle: our #I for this path and generation, K and Opaque as sent, #J */
-    if ((r = hip_puzzle_make_i(in.rhash, g->secret, m->shit, h->hit, src, dst, i)) != 0)
-        goto out;
-    if (!vpxi_memeq_ct(i, in.sol.i, in.hlen) || in.sol.k != g->k || in.sol.opaque != 0 ||
-        !hip_puzzle_check(in.rhash, in.sol.i, in.sol.j, m->shit, h->hit, g->k)) {
-        r = VPXI_ERR_BAD_PUZZLE;
-        goto out;
-    }
-    /* replay of an accepted (#I, #J) */
-    if (hip_replay_seen(h, in.sol.i, in.sol.j, in.hlen)) {
-        r = VPXI_ERR_REPLAY;
-        goto out;
-    }
-    if ((r = verify_i2(h, m, &in, r1, src, dst, &k, now)) != 0)
+    /* puzzle, replay; then DH, KEYMAT, HMAC, SIG, authorization */
+    if ((r = check_solution(h, m, &in, g, src, dst)) != 0 ||
+        (r = verify_i2(h, m, &in, r1, src, dst, &k, now)) != 0)
         goto out;
     if ((r = hip_new_spi(h, &spi)) != 0)
         goto out;
@@ -814,31 +859,7 @@ int hip_consume_i2(struct vpxi_hip_host *h, const struct hip_msg *m,
         old_in = a->spi_in;
         old_out = a->spi_out;
     }
-    hip_assoc_reset(a);
-    a->initiator = false;
-    a->peer = *src;
-    memset(&a->local, 0, sizeof(a->local));
-    if (dst && hip_addr_valid(dst))
-        a->local = *dst;
-    a->peer_key = k.key;
-    k.key = NULL;
-    a->peer_hi_alg = k.hi_alg;
-    a->rhash = in.rhash;
-    a->hlen = in.hlen;
-    memcpy(a->I, in.sol.i, in.hlen);
-    memcpy(a->J, in.sol.j, in.hlen);
-    a->dh_group = in.dh_group;
-    a->dh = hip_dhref_get(r1->dh);
-    memcpy(a->peer_dh, in.dh_pub, in.dh_len);
-    a->peer_dh_len = in.dh_len;
-    a->hip_cipher = in.cipher;
-    a->esp_suite = in.esp;
-    a->km = k.km;
-    a->keys = k.keys;
-    a->keymat_next = k.next;
-    a->spi_in = spi;
-    a->spi_out = in.ei.new_spi;
-    a->valid = k.valid;
+    commit_responder(a, &in, r1, &k, src, dst, spi);
     memcpy(a->i2_digest, digest, sizeof(digest));
     hip_replay_add(h, g->counter, in.sol.i, in.sol.j, in.hlen);
     if ((r = create_r2(h, a, pkt, &len)) != 0) {

@@ -27,25 +27,25 @@
 #include "vpxi/hip.h"
 
 enum hip_wire {
-    HIP_NEXT_HEADER = 59,      /* IPPROTO_NONE */
+    HIP_NEXT_HEADER = 59, /* IPPROTO_NONE */
     HIP_VERSION = 2,
-    HIP_VER_BYTE = 0x21,       /* version 2, RES 000, fixed bit 1 */
-    HIP_CONTROL_A = 0x0001,    /* anonymous HI */
-    HIP_PROTO = 139,           /* IP protocol number (pseudo-header) */
-    HIP_TLV_HDR = 4,           /* Type + Length */
-    HIP_SIG_HDR = 2,           /* SIG alg */
+    HIP_VER_BYTE = 0x21,    /* version 2, RES 000, fixed bit 1 */
+    HIP_CONTROL_A = 0x0001, /* anonymous HI */
+    HIP_PROTO = 139,        /* IP protocol number (pseudo-header) */
+    HIP_TLV_HDR = 4,        /* Type + Length */
+    HIP_SIG_HDR = 2,        /* SIG alg */
     HIP_ESP_INFO_LEN = 12,
     HIP_R1_COUNTER_LEN = 12,
     HIP_SEQ_LEN = 4,
-    HIP_PUZZLE_HDR = 4,        /* #K, Lifetime, Opaque */
-    HIP_HOST_ID_HDR = 6,       /* HI Length, DI-Type|DI Length, Algorithm */
-    HIP_CERT_HDR = 4,          /* group, count, id, type */
-    HIP_ENC_HDR = 4,           /* Reserved */
-    HIP_NOTIFY_HDR = 4,        /* Reserved, type */
+    HIP_PUZZLE_HDR = 4,  /* #K, Lifetime, Opaque */
+    HIP_HOST_ID_HDR = 6, /* HI Length, DI-Type|DI Length, Algorithm */
+    HIP_CERT_HDR = 4,    /* group, count, id, type */
+    HIP_ENC_HDR = 4,     /* Reserved */
+    HIP_NOTIFY_HDR = 4,  /* Reserved, type */
     HIP_AES_IV_LEN = 16,
     HIP_AES_BLOCK = 16,
-    HIP_TF_ESP = 4095,         /* TRANSPORT_FORMAT_LIST entry for ESP */
-    HIP_LOC_TYPE_IPV6 = 0,     /* RFC 8046 locator types */
+    HIP_TF_ESP = 4095,     /* TRANSPORT_FORMAT_LIST entry for ESP */
+    HIP_LOC_TYPE_IPV6 = 0, /* RFC 8046 locator types */
     HIP_LOC_TYPE_SPI_IPV6 = 1,
     HIP_LOC_TYPE_TRANSPORT = 2, /* RFC 5770 5.7 transport locator (port) */
     HIP_LOC_HDR = 8,
@@ -57,21 +57,21 @@ enum hip_wire {
 };
 
 enum hip_int_limits {
-    HIP_PARAMS_MAX = 48,         /* TLVs kept per packet */
-    HIP_UNSIGNED_ECHO_MAX = 4,
-    HIP_LIST_PARSE_MAX = 16,     /* entries accepted in a received list */
+    HIP_PARAMS_MAX = 48,       /* TLVs kept per packet */
+    HIP_UNSIGNED_ECHO_MAX = 1, /* ECHO_*_UNSIGNED per packet (middleboxes add them) */
+    HIP_LIST_PARSE_MAX = 16,   /* entries accepted in a received list */
     HIP_ACK_MAX = 16,
     HIP_NOTIFICATIONS_MAX = 8,
     HIP_SECRET_LEN = 32,
-    HIP_SPI_MIN = 256,           /* RFC 4303: 1..255 reserved */
+    HIP_SPI_MIN = 256, /* RFC 4303: 1..255 reserved */
     HIP_ECHO_NONCE_LEN = 16,
-    HIP_REPLAY_RING = 1024,      /* accepted (#I, #J) remembered per host */
+    HIP_REPLAY_RING = 1024, /* accepted (#I, #J) remembered per host */
     HIP_REPLAY_TAG = 16,
-    HIP_ADDR_BYTES_MAX = 19,     /* family | port | IPv6 address */
+    HIP_ADDR_BYTES_MAX = 19, /* family | port | IPv6 address */
     HIP_HOST_ID_TLV_MAX = 16 + VPXI_HI_MAX,
-    HIP_HIP_ENC_MAX = 32,        /* AES-256 */
-    HIP_KEYMAT_BLOCKS_MAX = 255, /* HKDF */
-    HIP_KEYMAT_INDEX_MAX = 65535,/* ESP_INFO KEYMAT Index is 16 bits */
+    HIP_HIP_ENC_MAX = 32,         /* AES-256 */
+    HIP_KEYMAT_BLOCKS_MAX = 255,  /* HKDF */
+    HIP_KEYMAT_INDEX_MAX = 65535, /* ESP_INFO KEYMAT Index is 16 bits */
     HIP_NOTIFY_DATA_WIRE_MAX = 512,
 };
 
@@ -155,7 +155,8 @@ int hip_get_locators(const struct hip_param *p, struct hip_locator *out, size_t 
 
 /* Encoders on a fixed writer over a VPXI_HIP_PACKET_MAX buffer. */
 void hip_put_header(struct vpxi_wr *w, uint8_t type, uint16_t controls,
-                    const uint8_t shit[static VPXI_HIT_LEN], const uint8_t rhit[static VPXI_HIT_LEN]);
+                    const uint8_t shit[static VPXI_HIT_LEN],
+                    const uint8_t rhit[static VPXI_HIT_LEN]);
 /* Writes a whole TLV with padding. */
 void hip_put_param(struct vpxi_wr *w, uint16_t type, const void *v, size_t len);
 /* Composite TLVs: begin returns the TLV offset; write the contents; end
@@ -218,8 +219,8 @@ int hip_sig_check(const struct hip_msg *m, uint16_t type, const struct vpxi_key 
 int hip_puzzle_make_i(enum vpxi_hash_alg alg, const uint8_t secret[static HIP_SECRET_LEN],
                       const uint8_t hit_i[static VPXI_HIT_LEN],
                       const uint8_t hit_r[static VPXI_HIT_LEN],
-                      const struct sockaddr_storage *addr_i,
-                      const struct sockaddr_storage *addr_r, uint8_t *i) VPXI_WUR;
+                      const struct sockaddr_storage *addr_i, const struct sockaddr_storage *addr_r,
+                      uint8_t *i) VPXI_WUR;
 /* True iff Ltrunc(RHASH(#I | HIT-I | HIT-R | #J), k) == 0. */
 bool hip_puzzle_check(enum vpxi_hash_alg alg, const uint8_t *i, const uint8_t *j,
                       const uint8_t hit_i[static VPXI_HIT_LEN],
@@ -310,9 +311,9 @@ struct hip_r1gen {
 struct hip_rtx {
     uint8_t pkt[VPXI_HIP_PACKET_MAX];
     size_t len;
-    unsigned tries;   /* transmissions so far */
-    unsigned max;     /* transmissions allowed after the first */
-    int64_t next;     /* INT64_MAX: not armed (pkt kept for resending) */
+    unsigned tries; /* transmissions so far */
+    unsigned max;   /* transmissions allowed after the first */
+    int64_t next;   /* INT64_MAX: not armed (pkt kept for resending) */
     int64_t rto;
     bool to_candidate; /* an address check: sent to loc_candidate */
 };
@@ -327,9 +328,9 @@ struct hip_rekey {
     bool with_dh;         /* we send a new DH value */
     struct hip_dhref *dh; /* our new DH key (with_dh) */
     uint8_t peer_dh[VPXI_DH_PUB_MAX];
-    size_t peer_dh_len;   /* 0: the peer sent none */
-    uint32_t spi_in;      /* our new inbound SPI */
-    uint32_t peer_spi;    /* peer's new inbound SPI = our new outbound */
+    size_t peer_dh_len; /* 0: the peer sent none */
+    uint32_t spi_in;    /* our new inbound SPI */
+    uint32_t peer_spi;  /* peer's new inbound SPI = our new outbound */
     uint16_t idx_sent, idx_peer;
 };
 
@@ -338,15 +339,15 @@ struct hip_assoc {
     uint8_t peer_hit[VPXI_HIT_LEN];
     enum vpxi_hip_state state;
     bool initiator;
-    bool announced;         /* ESTABLISHED event emitted */
+    bool announced; /* ESTABLISHED event emitted */
     struct sockaddr_storage peer, local;
-    int64_t state_timer;    /* R2-SENT EC, CLOSED / E-FAILED linger; INT64_MAX: none */
+    int64_t state_timer; /* R2-SENT EC, CLOSED / E-FAILED linger; INT64_MAX: none */
 
     struct vpxi_key *peer_key;
     uint16_t peer_hi_alg;
-    uint8_t *r1_host_id;    /* Initiator: Responder's HOST_ID TLV from R1 (HIP_MAC_2) */
+    uint8_t *r1_host_id; /* Initiator: Responder's HOST_ID TLV from R1 (HIP_MAC_2) */
     size_t r1_host_id_len;
-    uint64_t r1_counter;    /* Initiator: counter of the R1 answered */
+    uint64_t r1_counter; /* Initiator: counter of the R1 answered */
     bool have_r1_counter;
 
     /* negotiated */
@@ -354,24 +355,24 @@ struct hip_assoc {
     size_t hlen;
     uint8_t I[VPXI_HIP_RHASH_MAX], J[VPXI_HIP_RHASH_MAX];
     uint8_t dh_group;
-    struct hip_dhref *dh;   /* our current DH key */
+    struct hip_dhref *dh; /* our current DH key */
     uint8_t peer_dh[VPXI_DH_PUB_MAX];
     size_t peer_dh_len;
     uint16_t hip_cipher;
     unsigned esp_suite;
     struct hip_keymat km;
     struct hip_keys keys;
-    size_t keymat_next;     /* first unused KEYMAT byte */
+    size_t keymat_next; /* first unused KEYMAT byte */
     uint32_t spi_in, spi_out;
     struct vpxi_validity valid;
-    uint8_t i2_digest[32];  /* Responder: SHA-256 of the accepted I2 */
+    uint8_t i2_digest[32]; /* Responder: SHA-256 of the accepted I2 */
 
     struct hip_rtx rtx;
 
     /* UPDATE (RFC 7401 6.12) */
-    uint32_t upd_next;      /* Update ID for our next new UPDATE */
-    bool upd_out;           /* an UPDATE with SEQ is outstanding */
-    uint32_t upd_seq;       /* its Update ID */
+    uint32_t upd_next; /* Update ID for our next new UPDATE */
+    bool upd_out;      /* an UPDATE with SEQ is outstanding */
+    uint32_t upd_seq;  /* its Update ID */
     bool peer_seq_valid;
     uint32_t peer_seq_next; /* next expected peer Update ID */
     bool pend_rekey, pend_rekey_dh, pend_certs, pend_locators, pend_echo;
@@ -383,12 +384,12 @@ struct hip_assoc {
     struct sockaddr_storage ack_dst;
     struct hip_rekey rk;
     uint32_t retire_spi_in, retire_spi_out; /* SAs replaced by the last rekey */
-    uint32_t activate_spi;  /* nonzero: SA_ACTIVATE pending until ACK/ESP */
+    uint32_t activate_spi;                  /* nonzero: SA_ACTIVATE pending until ACK/ESP */
     int64_t retire_at;
     /* locator check: ECHO_REQUEST_SIGNED sent to a candidate peer address */
     bool loc_check;
     struct sockaddr_storage loc_candidate;
-    uint8_t echo[HIP_ECHO_NONCE_LEN];  /* CLOSE or locator-check nonce */
+    uint8_t echo[HIP_ECHO_NONCE_LEN]; /* CLOSE or locator-check nonce */
 };
 
 struct hip_out_q {
@@ -411,7 +412,7 @@ struct vpxi_hip_host {
     unsigned cur;
     int64_t next_rotate;
     unsigned k_now;
-    int64_t rate_start;      /* current one-second window of I2 arrivals */
+    int64_t rate_start; /* current one-second window of I2 arrivals */
     unsigned rate_count, rate_last;
     uint8_t replay[HIP_REPLAY_RING][HIP_REPLAY_TAG];
     uint64_t replay_gen[HIP_REPLAY_RING]; /* R1 counter of each entry */
@@ -428,7 +429,7 @@ struct vpxi_hip_host {
     uint64_t hash_key;
 
     struct hip_out_q q;
-    int drop_hint;           /* VPXI_HIP_DROP_* chosen by a consume_, or -1 */
+    int drop_hint; /* VPXI_HIP_DROP_* chosen by a consume_, or -1 */
     int64_t notify_window;
     unsigned notify_count;
     struct vpxi_hip_stats stats;
@@ -437,7 +438,8 @@ struct vpxi_hip_host {
 /* host.c */
 /* Records a specific drop reason for the packet being processed; returns err. */
 int hip_drop(struct vpxi_hip_host *h, int reason, int err);
-struct hip_assoc *hip_assoc_find(const struct vpxi_hip_host *h, const uint8_t hit[static VPXI_HIT_LEN]);
+struct hip_assoc *hip_assoc_find(const struct vpxi_hip_host *h,
+                                 const uint8_t hit[static VPXI_HIT_LEN]);
 int hip_assoc_new(struct vpxi_hip_host *h, const uint8_t hit[static VPXI_HIT_LEN],
                   struct hip_assoc **out) VPXI_WUR;
 void hip_assoc_free(struct vpxi_hip_host *h, struct hip_assoc *a);
@@ -445,8 +447,10 @@ void hip_assoc_free(struct vpxi_hip_host *h, struct hip_assoc *a);
 void hip_assoc_reset(struct hip_assoc *a);
 bool hip_spi_in_use(const struct vpxi_hip_host *h, uint32_t spi);
 int hip_new_spi(const struct vpxi_hip_host *h, uint32_t *spi) VPXI_WUR;
-/* Output queue: a slot to fill (NULL if full: VPXI_ERR_LIMIT counted by caller). */
-struct vpxi_hip_output *hip_out_push(struct vpxi_hip_host *h);
+/* Output queue: a slot to fill. Packets are refused (NULL, counted as
+ * drops[LIMIT]) when queue_max outputs wait; events grow the queue. */
+struct vpxi_hip_output *hip_out_push(struct vpxi_hip_host *h, bool event);
+/* Packets that still fit under queue_max. */
 size_t hip_out_space(const struct vpxi_hip_host *h);
 /* Queues pkt to dst from src (checksum filled per config). A full queue is
  * counted (drops[LIMIT]) and returns VPXI_ERR_LIMIT; callers whose packet
@@ -457,7 +461,8 @@ int hip_send(struct vpxi_hip_host *h, const uint8_t *pkt, size_t len,
 struct vpxi_hip_event *hip_event(struct vpxi_hip_host *h, const struct hip_assoc *a,
                                  enum vpxi_hip_event_type type);
 void hip_event_sa(struct vpxi_hip_event *ev, const struct hip_assoc *a, uint32_t spi_in,
-                  uint32_t spi_out, const struct vpxi_esp_keys *in, const struct vpxi_esp_keys *out);
+                  uint32_t spi_out, const struct vpxi_esp_keys *in,
+                  const struct vpxi_esp_keys *out);
 /* Starts the retransmission slot with the packet just built. */
 void hip_rtx_arm(struct vpxi_hip_host *h, struct hip_assoc *a, const uint8_t *pkt, size_t len,
                  unsigned max, int64_t now);

@@ -102,8 +102,8 @@ const char *vpxi_hip_state_name(enum vpxi_hip_state s)
 
 const char *vpxi_hip_reason_name(enum vpxi_hip_reason r)
 {
-    static const char *const names[] = { "none",    "local",       "peer",    "timeout",
-                                         "notify",  "refused",     "negotiation", "replaced" };
+    static const char *const names[] = { "none",   "local",   "peer",        "timeout",
+                                         "notify", "refused", "negotiation", "replaced" };
     return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
 }
 
@@ -317,14 +317,34 @@ void hip_set_state(struct hip_assoc *a, enum vpxi_hip_state s)
 
 size_t hip_out_space(const struct vpxi_hip_host *h)
 {
-    return h->q.cap - h->q.len;
+    return h->q.len < h->cfg.queue_max ? h->cfg.queue_max - h->q.len : 0;
 }
 
-struct vpxi_hip_output *hip_out_push(struct vpxi_hip_host *h)
+/* Doubles the ring, keeping the order (head moves to 0). */
+static int out_grow(struct hip_out_q *q)
+{
+    size_t cap = q->cap * 2;
+    struct vpxi_hip_output *v = vpxi_calloc(cap, sizeof(*v));
+
+    if (!v)
+        return VPXI_ERR_NOMEM;
+    for (size_t i = 0; i < q->len; i++)
+        v[i] = q->v[(q->head + i) % q->cap];
+    vpxi_freezero(q->v, q->cap * sizeof(*q->v));
+    q->v = v;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+struct vpxi_hip_output *hip_out_push(struct vpxi_hip_host *h, bool event)
 {
     struct vpxi_hip_output *o;
 
-    if (h->q.len == h->q.cap) {
+    /* packets are capped (they are retransmitted or asked for again);
+     * events are never dropped while memory lasts: the daemon's SAs follow them */
+    if ((!event && h->q.len >= h->cfg.queue_max) ||
+        (h->q.len == h->q.cap && out_grow(&h->q) != 0)) {
         h->stats.drops[VPXI_HIP_DROP_LIMIT]++;
         return NULL;
     }
@@ -365,7 +385,7 @@ int hip_send(struct vpxi_hip_host *h, const uint8_t *pkt, size_t len,
 
     if (len > VPXI_HIP_PACKET_MAX || len < VPXI_HIP_HDR_LEN)
         return VPXI_ERR_INTERNAL;
-    if ((o = hip_out_push(h)) == NULL)
+    if ((o = hip_out_push(h, false)) == NULL)
         return VPXI_ERR_LIMIT;
     o->kind = VPXI_HIP_OUT_PACKET;
     o->dst = *dst;
@@ -384,7 +404,7 @@ int hip_send(struct vpxi_hip_host *h, const uint8_t *pkt, size_t len,
 struct vpxi_hip_event *hip_event(struct vpxi_hip_host *h, const struct hip_assoc *a,
                                  enum vpxi_hip_event_type type)
 {
-    struct vpxi_hip_output *o = hip_out_push(h);
+    struct vpxi_hip_output *o = hip_out_push(h, true);
 
     if (!o)
         return NULL;
@@ -449,9 +469,7 @@ static bool rtx_fire(struct vpxi_hip_host *h, struct hip_assoc *a, int64_t now)
     hip_rtx_stop(a);
     switch (a->state) {
     case VPXI_HS_I1_SENT:
-    case VPXI_HS_I2_SENT:
-        hip_fail(h, a, VPXI_HIP_R_TIMEOUT, VPXI_ERR_TIMEOUT, 0, now);
-        return true;
+    case VPXI_HS_I2_SENT: hip_fail(h, a, VPXI_HIP_R_TIMEOUT, VPXI_ERR_TIMEOUT, 0, now); return true;
     case VPXI_HS_R2_SENT:
     case VPXI_HS_ESTABLISHED: {
         struct vpxi_hip_event *ev;
@@ -467,9 +485,7 @@ static bool rtx_fire(struct vpxi_hip_host *h, struct hip_assoc *a, int64_t now)
         }
         return true;
     }
-    default:
-        hip_assoc_free(h, a);
-        return false;
+    default: hip_assoc_free(h, a); return false;
     }
 }
 
@@ -516,8 +532,7 @@ static size_t i2_overhead(const struct vpxi_hip_host *h)
     for (size_t i = 0; i < h->cfg.n_dh_groups; i++)
         if (vpxi_dh_pub_len(h->cfg.dh_groups[i]) > dh)
             dh = vpxi_dh_pub_len(h->cfg.dh_groups[i]);
-    return VPXI_HIP_HDR_LEN + hip_tlv_size(HIP_ESP_INFO_LEN) +
-           hip_tlv_size(HIP_R1_COUNTER_LEN) +
+    return VPXI_HIP_HDR_LEN + hip_tlv_size(HIP_ESP_INFO_LEN) + hip_tlv_size(HIP_R1_COUNTER_LEN) +
            hip_tlv_size(HIP_PUZZLE_HDR + 2 * VPXI_HIP_RHASH_MAX) + hip_tlv_size(3 + dh) +
            hip_tlv_size(2) +
            hip_tlv_size(HIP_ENC_HDR + HIP_AES_IV_LEN + h->host_id_len + HIP_AES_BLOCK) +
@@ -579,9 +594,9 @@ void hip_put_certs(const struct vpxi_hip_host *h, struct vpxi_wr *w)
 {
     for (size_t i = 0; i < h->ncerts; i++) {
         size_t off = hip_param_begin(w, VPXI_HIP_P_CERT);
-        vpxi_wr_u8(w, 1);                    /* group */
-        vpxi_wr_u8(w, (uint8_t)h->ncerts);   /* count */
-        vpxi_wr_u8(w, (uint8_t)(i + 1));     /* id */
+        vpxi_wr_u8(w, 1);                  /* group */
+        vpxi_wr_u8(w, (uint8_t)h->ncerts); /* count */
+        vpxi_wr_u8(w, (uint8_t)(i + 1));   /* id */
         vpxi_wr_u8(w, VPXI_HIP_CERT_SPKI);
         vpxi_wr_bytes(w, h->certs[i], h->cert_lens[i]);
         hip_param_end(w, off);
@@ -646,8 +661,7 @@ int hip_authorize(struct vpxi_hip_host *h, const uint8_t hit[static VPXI_HIT_LEN
 /* ---- host ------------------------------------------------------------------ */
 
 int vpxi_hip_host_new(struct vpxi_key *key, const struct vpxi_hip_config *cfg,
-                      const struct vpxi_hip_callbacks *cb, int64_t now,
-                      struct vpxi_hip_host **out)
+                      const struct vpxi_hip_callbacks *cb, int64_t now, struct vpxi_hip_host **out)
 {
     struct vpxi_hip_host *h = NULL;
     uint8_t hi[VPXI_HI_MAX];
@@ -757,8 +771,7 @@ static int dispatch(struct vpxi_hip_host *h, const struct hip_msg *m,
 }
 
 int vpxi_hip_input(struct vpxi_hip_host *h, const struct sockaddr_storage *src,
-                   const struct sockaddr_storage *dst, const uint8_t *pkt, size_t len,
-                   int64_t now)
+                   const struct sockaddr_storage *dst, const uint8_t *pkt, size_t len, int64_t now)
 {
     static const uint8_t null_hit[VPXI_HIT_LEN];
     struct hip_msg m;
@@ -911,16 +924,13 @@ int vpxi_hip_close(struct vpxi_hip_host *h, const uint8_t peer_hit[VPXI_HIT_LEN]
         if ((r = hip_create_close(h, a, now)) != 0)
             hip_assoc_free(h, a);
         return 0;
-    case VPXI_HS_CLOSING:
-        return 0;
+    case VPXI_HS_CLOSING: return 0;
     case VPXI_HS_I1_SENT:
         if ((ev = hip_event(h, a, VPXI_HIP_EV_CLOSED)) != NULL)
             ev->reason = VPXI_HIP_R_LOCAL;
         hip_assoc_free(h, a);
         return 0;
-    default:
-        hip_assoc_free(h, a);
-        return 0;
+    default: hip_assoc_free(h, a); return 0;
     }
 }
 
@@ -959,6 +969,8 @@ int vpxi_hip_renew_certs(struct vpxi_hip_host *h, const uint8_t *peer_hit, int64
     struct hip_assoc *a;
     int r = 0, r2;
 
+    if (h->ncerts == 0)
+        return VPXI_ERR_NO_CHAIN;
     if (peer_hit) {
         if ((a = hip_assoc_find(h, peer_hit)) == NULL)
             return VPXI_ERR_NOT_FOUND;

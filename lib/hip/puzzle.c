@@ -19,8 +19,8 @@
 int hip_puzzle_make_i(enum vpxi_hash_alg alg, const uint8_t secret[static HIP_SECRET_LEN],
                       const uint8_t hit_i[static VPXI_HIT_LEN],
                       const uint8_t hit_r[static VPXI_HIT_LEN],
-                      const struct sockaddr_storage *addr_i,
-                      const struct sockaddr_storage *addr_r, uint8_t *i)
+                      const struct sockaddr_storage *addr_i, const struct sockaddr_storage *addr_r,
+                      uint8_t *i)
 {
     uint8_t ai[HIP_ADDR_BYTES_MAX], ar[HIP_ADDR_BYTES_MAX];
     struct vpxi_iov iov[4] = {

@@ -67,8 +67,7 @@ void hip_r1_clear(struct hip_r1gen *g)
 /* Our HIT suites, ours first, as HIT_SUITE_LIST bytes (ID in the high nibble). */
 static size_t suite_list(const struct vpxi_hip_host *h, uint8_t *out)
 {
-    static const uint8_t all[] = { VPXI_HIT_SUITE_ECDSA, VPXI_HIT_SUITE_EDDSA,
-                                   VPXI_HIT_SUITE_RSA };
+    static const uint8_t all[] = { VPXI_HIT_SUITE_ECDSA, VPXI_HIT_SUITE_EDDSA, VPXI_HIT_SUITE_RSA };
     size_t n = 0;
 
     out[n++] = (uint8_t)(h->suite << 4);
@@ -106,7 +105,7 @@ static int build_r1(struct vpxi_hip_host *h, const struct hip_r1gen *g, uint8_t 
     off = hip_param_begin(&w, VPXI_HIP_P_PUZZLE);
     vpxi_wr_u8(&w, (uint8_t)g->k);
     vpxi_wr_u8(&w, hip_puzzle_lifetime(2 * h->cfg.r1_rotate_ms));
-    vpxi_wr_u16(&w, 0);    /* Opaque */
+    vpxi_wr_u16(&w, 0);     /* Opaque */
     vpxi_wr_zero(&w, hlen); /* #I, per I1 */
     hip_param_end(&w, off);
     hip_put_u8_list(&w, VPXI_HIP_P_DH_GROUP_LIST, h->cfg.dh_groups, h->cfg.n_dh_groups);

@@ -103,8 +103,7 @@ static int rekey_keys(const struct vpxi_hip_host *h, const struct hip_assoc *a,
         *km = a->km;
         idx = rk->idx_sent > rk->idx_peer ? rk->idx_sent : rk->idx_peer;
     }
-    return hip_keys_esp(km, idx, hip_hit_greater(h->hit, a->peer_hit), a->esp_suite, in, out,
-                        next);
+    return hip_keys_esp(km, idx, hip_hit_greater(h->hit, a->peer_hit), a->esp_suite, in, out, next);
 }
 
 static void retire_now(struct vpxi_hip_host *h, struct hip_assoc *a)
@@ -496,7 +495,7 @@ static bool take_acks(struct vpxi_hip_host *h, struct hip_assoc *a, const struct
             hip_rtx_stop(a);
             if (check)
                 check_done(h, a, in);
-            if (rekey)
+            if (rekey && a->rk.sent) /* not superseded by a newer peer rekey */
                 (void)rekey_acked(h, a, now);
             return true;
         }
@@ -526,8 +525,7 @@ int hip_consume_update(struct vpxi_hip_host *h, const struct hip_msg *m,
         (r = hip_sig_check(m, VPXI_HIP_P_HIP_SIGNATURE, a->peer_key, a->peer_hi_alg)) != 0)
         return r;
     /* replay: a SEQ seen before is only re-acknowledged; an ACK must match */
-    fresh = in.has_seq &&
-            (!a->peer_seq_valid || (int32_t)(in.seq - a->peer_seq_next) >= 0);
+    fresh = in.has_seq && (!a->peer_seq_valid || (int32_t)(in.seq - a->peer_seq_next) >= 0);
     if (in.has_ack)
         acked = take_acks(h, a, &in, now);
     if (!fresh && !acked) {
@@ -550,6 +548,12 @@ int hip_consume_update(struct vpxi_hip_host *h, const struct hip_msg *m,
         hip_set_state(a, VPXI_HS_ESTABLISHED);
     }
     hip_peer_address(h, a, src, dst);
+    if (in.has_seq && !fresh) { /* an old SEQ with a fresh ACK: acknowledge it again */
+        a->ack_pending = true;
+        a->ack_seq = in.seq;
+        a->ack_echo_len = 0;
+        a->ack_dst = *src;
+    }
     if (fresh) {
         a->peer_seq_valid = true;
         a->peer_seq_next = in.seq + 1;
@@ -560,8 +564,10 @@ int hip_consume_update(struct vpxi_hip_host *h, const struct hip_msg *m,
         if (in.echo_req)
             memcpy(a->ack_echo, in.echo_req->v, in.echo_req->len);
         if (in.has_ei) {
-            if (a->rk.installed) /* an old rekey not yet acked: superseded */
+            if (a->rk.installed) { /* ours, not yet acked, superseded: the peer has it */
+                activate_now(h, a);
                 hip_rekey_clear(&a->rk);
+            }
             take_peer_rekey(a, &in);
             if (a->rk.sent && !a->rk.installed &&
                 (r = rekey_install(h, a, now)) != 0) /* simultaneous rekey */
@@ -580,8 +586,7 @@ int hip_consume_update(struct vpxi_hip_host *h, const struct hip_msg *m,
     return 0;
 }
 
-void hip_update_esp_seen(struct vpxi_hip_host *h, struct hip_assoc *a, uint32_t spi_in,
-                         int64_t now)
+void hip_update_esp_seen(struct vpxi_hip_host *h, struct hip_assoc *a, uint32_t spi_in, int64_t now)
 {
     (void)now;
     if (spi_in != a->spi_in)

@@ -30,7 +30,7 @@ struct len_rule {
 static const struct len_rule len_rules[] = {
     { VPXI_HIP_P_ESP_INFO, HIP_ESP_INFO_LEN, HIP_ESP_INFO_LEN, 1 },
     { VPXI_HIP_P_R1_COUNTER, HIP_R1_COUNTER_LEN, HIP_R1_COUNTER_LEN, 1 },
-    { VPXI_HIP_P_LOCATOR_SET, HIP_LOC_T0_LEN, VPXI_HIP_LOCATORS_MAX * HIP_LOC_T2_LEN, 4 },
+    { VPXI_HIP_P_LOCATOR_SET, HIP_LOC_T0_LEN, VPXI_HIP_LOCATORS_MAX *HIP_LOC_T2_LEN, 4 },
     { VPXI_HIP_P_PUZZLE, HIP_PUZZLE_HDR + 32, HIP_PUZZLE_HDR + VPXI_HIP_RHASH_MAX, 1 },
     { VPXI_HIP_P_SOLUTION, HIP_PUZZLE_HDR + 64, HIP_PUZZLE_HDR + 2 * VPXI_HIP_RHASH_MAX, 1 },
     { VPXI_HIP_P_SEQ, HIP_SEQ_LEN, HIP_SEQ_LEN, 1 },
@@ -73,12 +73,18 @@ struct allow {
 #define P(t) VPXI_HIP_P_##t
 static const struct allow allow_i1[] = { { P(DH_GROUP_LIST), 1, 1 } };
 static const struct allow allow_r1[] = {
-    { P(R1_COUNTER), 0, 1 },         { P(PUZZLE), 1, 1 },
-    { P(DH_GROUP_LIST), 1, 1 },      { P(DIFFIE_HELLMAN), 1, 1 },
-    { P(HIP_CIPHER), 1, 1 },         { P(HOST_ID), 1, 1 },
-    { P(HIT_SUITE_LIST), 1, 1 },     { P(ECHO_REQUEST_SIGNED), 0, 1 },
-    { P(TRANSPORT_FORMAT_LIST), 1, 1 }, { P(ESP_TRANSFORM), 1, 1 },
-    { P(HIP_SIGNATURE_2), 1, 1 },    { P(ECHO_REQUEST_UNSIGNED), 0, HIP_UNSIGNED_ECHO_MAX },
+    { P(R1_COUNTER), 0, 1 },
+    { P(PUZZLE), 1, 1 },
+    { P(DH_GROUP_LIST), 1, 1 },
+    { P(DIFFIE_HELLMAN), 1, 1 },
+    { P(HIP_CIPHER), 1, 1 },
+    { P(HOST_ID), 1, 1 },
+    { P(HIT_SUITE_LIST), 1, 1 },
+    { P(ECHO_REQUEST_SIGNED), 0, 1 },
+    { P(TRANSPORT_FORMAT_LIST), 1, 1 },
+    { P(ESP_TRANSFORM), 1, 1 },
+    { P(HIP_SIGNATURE_2), 1, 1 },
+    { P(ECHO_REQUEST_UNSIGNED), 0, HIP_UNSIGNED_ECHO_MAX },
 };
 static const struct allow allow_i2[] = {
     { P(ESP_INFO), 1, 1 },
@@ -139,10 +145,14 @@ struct pkt_rule {
     size_t n;
 };
 
-#define RULE(t, a) { VPXI_HIP_##t, a, sizeof(a) / sizeof(a[0]) }
+#define RULE(t, a)                                                                                 \
+    {                                                                                              \
+        VPXI_HIP_##t, a, sizeof(a) / sizeof(a[0])                                                  \
+    }
 static const struct pkt_rule pkt_rules[] = {
-    RULE(I1, allow_i1),         RULE(R1, allow_r1),         RULE(I2, allow_i2),
-    RULE(R2, allow_r2),         RULE(UPDATE, allow_update), RULE(NOTIFY, allow_notify),
+    RULE(I1, allow_i1),         RULE(R1, allow_r1),
+    RULE(I2, allow_i2),         RULE(R2, allow_r2),
+    RULE(UPDATE, allow_update), RULE(NOTIFY, allow_notify),
     RULE(CLOSE, allow_close),   RULE(CLOSE_ACK, allow_close_ack),
 };
 #undef RULE
@@ -244,8 +254,8 @@ int hip_msg_parse(struct hip_msg *m, const uint8_t *pkt, size_t len)
 
         off = len - vpxi_rd_left(&rd);
         if ((r = read_tlv(&rd, &type, &sub, &size)) != 0)
-            return fail(m, r, r == VPXI_ERR_TRUNCATED ? VPXI_HIP_DROP_TRUNCATED
-                                                       : VPXI_HIP_DROP_MALFORMED);
+            return fail(
+                m, r, r == VPXI_ERR_TRUNCATED ? VPXI_HIP_DROP_TRUNCATED : VPXI_HIP_DROP_MALFORMED);
         if (type < prev)
             return fail(m, VPXI_ERR_ORDER, VPXI_HIP_DROP_ORDER);
         prev = type;
@@ -264,11 +274,9 @@ int hip_msg_parse(struct hip_msg *m, const uint8_t *pkt, size_t len)
             return fail(m, VPXI_ERR_BAD_FORMAT, VPXI_HIP_DROP_MALFORMED);
         if (m->n == HIP_PARAMS_MAX)
             return fail(m, VPXI_ERR_TOO_LARGE, VPXI_HIP_DROP_MALFORMED);
-        m->p[m->n++] = (struct hip_param){ .type = type,
-                                           .len = (uint16_t)sub.len,
-                                           .v = sub.p,
-                                           .off = off,
-                                           .size = size };
+        m->p[m->n++] = (struct hip_param){
+            .type = type, .len = (uint16_t)sub.len, .v = sub.p, .off = off, .size = size
+        };
     }
     for (size_t i = 0; i < pr->n; i++)
         if (counts[i] < pr->allow[i].min)
@@ -383,6 +391,7 @@ int hip_get_host_id(const struct hip_param *p, uint16_t *alg, const uint8_t **hi
     struct vpxi_rd rd;
     uint16_t hlen, di;
     const uint8_t *d;
+    bool bad_di;
     int r;
 
     param_rd(p, &rd);
@@ -390,12 +399,11 @@ int hip_get_host_id(const struct hip_param *p, uint16_t *alg, const uint8_t **hi
     vpxi_rd_u16(&rd, &di);
     vpxi_rd_u16(&rd, alg);
     vpxi_rd_bytes(&rd, hlen, hi);
-    /* DI-Type (4 bits): 0 none (length 0), 1 FQDN, 2 NAI; content not used */
-    if (di >> 12 > 2 || (di >> 12 == 0 && (di & 0x0fff) != 0))
-        rd.err = rd.err ? rd.err : VPXI_ERR_BAD_FORMAT;
     vpxi_rd_bytes(&rd, di & 0x0fff, &d);
+    /* DI-Type (4 bits): 0 none (length 0), 1 FQDN, 2 NAI; content not used */
+    bad_di = di >> 12 > 2 || (di >> 12 == 0 && (di & 0x0fff) != 0);
     *hilen = hlen;
-    if ((r = vpxi_rd_end(&rd)) != 0 || hlen == 0 || hlen > VPXI_HI_MAX) {
+    if ((r = vpxi_rd_end(&rd)) != 0 || bad_di || hlen == 0 || hlen > VPXI_HI_MAX) {
         *hi = NULL;
         *hilen = 0;
         return r ? r : VPXI_ERR_BAD_FORMAT;
@@ -538,8 +546,7 @@ static int get_locator(struct vpxi_rd *rd, struct hip_locator *loc)
         if (!rd->err && (proto != HIP_UDP || port == 0))
             return VPXI_ERR_BAD_FORMAT;
         break;
-    default:
-        return VPXI_ERR_UNSUPPORTED;
+    default: return VPXI_ERR_UNSUPPORTED;
     }
     if (vpxi_rd_bytes(rd, 16, &a) != 0)
         return rd->err;
@@ -567,7 +574,8 @@ int hip_get_locators(const struct hip_param *p, struct hip_locator *out, size_t 
 /* ---- encoders -------------------------------------------------------------- */
 
 void hip_put_header(struct vpxi_wr *w, uint8_t type, uint16_t controls,
-                    const uint8_t shit[static VPXI_HIT_LEN], const uint8_t rhit[static VPXI_HIT_LEN])
+                    const uint8_t shit[static VPXI_HIT_LEN],
+                    const uint8_t rhit[static VPXI_HIT_LEN])
 {
     vpxi_wr_u8(w, HIP_NEXT_HEADER);
     vpxi_wr_u8(w, 0); /* Header Length: hip_finish */
@@ -704,9 +712,9 @@ void hip_put_locators(struct vpxi_wr *w, const struct sockaddr_storage *locs, si
         vpxi_wr_u32(w, lifetime);
         vpxi_wr_u16(w, port);
         vpxi_wr_u8(w, HIP_UDP);
-        vpxi_wr_u8(w, 0);                         /* kind: host */
-        vpxi_wr_u32(w, (uint32_t)(n - i) << 16);  /* priority: order of the list */
-        vpxi_wr_u32(w, 0);                        /* SPI: unused */
+        vpxi_wr_u8(w, 0);                        /* kind: host */
+        vpxi_wr_u32(w, (uint32_t)(n - i) << 16); /* priority: order of the list */
+        vpxi_wr_u32(w, 0);                       /* SPI: unused */
         vpxi_wr_bytes(w, a, 16);
     }
     hip_param_end(w, off);

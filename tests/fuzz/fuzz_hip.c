@@ -119,8 +119,8 @@ static void setup(void)
     for (int i = 0; i < 2; i++) {
         INVARIANT(vpxi_hip_peer_info(host[i], hit[1 - i], &info0[i]) == 0);
         if (info0[i].state == VPXI_HS_R2_SENT)
-            INVARIANT(vpxi_hip_esp_seen(host[i], hit[1 - i], info0[i].spi_in, &addr[1 - i],
-                                        now) == 0);
+            INVARIANT(vpxi_hip_esp_seen(host[i], hit[1 - i], info0[i].spi_in, &addr[1 - i], now) ==
+                      0);
         pump(true);
         INVARIANT(vpxi_hip_peer_info(host[i], hit[1 - i], &info0[i]) == 0);
         INVARIANT(info0[i].state == VPXI_HS_ESTABLISHED);
@@ -172,7 +172,9 @@ static void decoders(const struct hip_msg *m)
         case VPXI_HIP_P_TRANSPORT_FORMAT_LIST:
             (void)hip_get_u16_list(p, 0, l16, HIP_LIST_PARSE_MAX, &n);
             break;
-        case VPXI_HIP_P_ESP_TRANSFORM: (void)hip_get_u16_list(p, 2, l16, HIP_LIST_PARSE_MAX, &n); break;
+        case VPXI_HIP_P_ESP_TRANSFORM:
+            (void)hip_get_u16_list(p, 2, l16, HIP_LIST_PARSE_MAX, &n);
+            break;
         case VPXI_HIP_P_HOST_ID:
             if (hip_get_host_id(p, &alg, &v, &n) == 0)
                 INVARIANT(n > 0 && n <= VPXI_HI_MAX && v >= p->v && v + n <= p->v + p->len);
@@ -228,8 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     to = mode == 1 ? 1 : 0;
     before = drop_total(to);
-    r = vpxi_hip_input(host[to], (data[-1] & 4) ? &stranger : &addr[1 - to], &addr[to], data,
-                       size, now);
+    r = vpxi_hip_input(host[to], (data[-1] & 4) ? &stranger : &addr[1 - to], &addr[to], data, size,
+                       now);
     INVARIANT(drop_total(to) == before + (r != 0));
     pump(false);
     for (int i = 0; i < 2; i++) {

@@ -31,7 +31,7 @@
 #include "vpxi/alloc.h"
 #include "vpxi/ct.h"
 
-enum { MAXEV = 512, MAXLOG = 4096, MAXSA = 32 };
+enum { MAXEV = 2048, MAXLOG = 4096, MAXSA = 32 };
 
 struct sa_rec {
     uint32_t spi;
@@ -241,7 +241,10 @@ static void model_event(struct node *nd, const struct vpxi_hip_event *ev)
         sa_del(nd->out, &nd->nout, ev->old_spi_out);
         break;
     case VPXI_HIP_EV_SA_RETIRE: sa_del(nd->in, &nd->nin, ev->old_spi_in); break;
-    case VPXI_HIP_EV_CLOSED: nd->nin = nd->nout = 0; nd->cur_out = 0; break;
+    case VPXI_HIP_EV_CLOSED:
+        nd->nin = nd->nout = 0;
+        nd->cur_out = 0;
+        break;
     default: break;
     }
 }
@@ -1179,8 +1182,8 @@ static void test_rekey_loss(void)
     W.hook = hook_drop_all;
     CHECK_OK(vpxi_hip_rekey(W.n[0].h, W.n[1].hit, false, W.now));
     run_for(60000);
-    CHECK(last_ev(0, VPXI_HIP_EV_CLOSED) && last_ev(0, VPXI_HIP_EV_CLOSED)->reason ==
-                                                  VPXI_HIP_R_TIMEOUT);
+    CHECK(last_ev(0, VPXI_HIP_EV_CLOSED) &&
+          last_ev(0, VPXI_HIP_EV_CLOSED)->reason == VPXI_HIP_R_TIMEOUT);
     run_for(60000);
     CHECK_EQ(vpxi_hip_host_stats(W.n[0].h)->associations, 0);
     world_free();
@@ -1188,7 +1191,9 @@ static void test_rekey_loss(void)
 
 static void test_rekey_simultaneous(void)
 {
-    static const bool dh[][2] = { { true, true }, { false, false }, { true, false }, { false, true } };
+    static const bool dh[][2] = {
+        { true, true }, { false, false }, { true, false }, { false, true }
+    };
 
     for (size_t c = 0; c < 4; c++) {
         const struct vpxi_hip_event *e0, *e1;
@@ -1697,6 +1702,66 @@ static void test_i2_attacks(void)
     world_free();
 }
 
+/* With K > 0 a wrong #J fails the puzzle before any DH or signature work. */
+static void tweak_k8(struct vpxi_hip_config *c, int idx)
+{
+    (void)idx;
+    c->puzzle_k = 8;
+}
+
+static void test_bad_solution(void)
+{
+    struct vpxi_hip_output o;
+    uint8_t i2[VPXI_HIP_PACKET_MAX];
+    size_t len;
+    struct hip_msg m;
+    const struct hip_param *sol;
+    struct hip_puzzle pz;
+    int bad = 0;
+
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", tweak_k8));
+    if (!W.n[1].h)
+        return;
+    CHECK_OK(connect_ab());
+    CHECK_OK(vpxi_hip_poll(W.n[0].h, &o));
+    CHECK_OK(deliver(1, &W.n[0].addr, &W.n[1].addr, o.pkt, o.len));
+    vpxi_hip_output_clear(&o);
+    CHECK_OK(vpxi_hip_poll(W.n[1].h, &o));
+    CHECK_OK(deliver(0, &W.n[1].addr, &W.n[0].addr, o.pkt, o.len));
+    vpxi_hip_output_clear(&o);
+    CHECK_OK(vpxi_hip_poll(W.n[0].h, &o));
+    memcpy(i2, o.pkt, len = o.len);
+    vpxi_hip_output_clear(&o);
+    CHECK_OK(hip_msg_parse(&m, i2, len));
+    sol = hip_msg_find(&m, VPXI_HIP_P_SOLUTION);
+    CHECK_OK(hip_get_solution(sol, 48, &pz));
+    CHECK_EQ(pz.k, 8);
+    CHECK(hip_puzzle_check(VPXI_HASH_SHA384, pz.i, pz.j, W.n[0].hit, W.n[1].hit, 8));
+    /* the last byte of #J, every other value: those that do not solve the
+     * puzzle are refused as such */
+    for (int v = 1; v < 256; v++) {
+        uint8_t t[VPXI_HIP_PACKET_MAX];
+        struct hip_msg tm;
+        struct hip_puzzle tp;
+        memcpy(t, i2, len);
+        t[sol->off + 4 + 4 + 2 * 48 - 1] ^= (uint8_t)v;
+        CHECK_OK(hip_msg_parse(&tm, t, len));
+        CHECK_OK(hip_get_solution(hip_msg_find(&tm, VPXI_HIP_P_SOLUTION), 48, &tp));
+        if (!hip_puzzle_check(VPXI_HASH_SHA384, tp.i, tp.j, W.n[0].hit, W.n[1].hit, 8)) {
+            CHECK_ERR(probe(1, t, len, &W.n[0].addr, &W.n[1].addr), VPXI_ERR_BAD_PUZZLE);
+            bad++;
+        } else {
+            CHECK(probe(1, t, len, &W.n[0].addr, &W.n[1].addr) != 0); /* HIP_MAC */
+        }
+    }
+    CHECK(bad > 200);
+    CHECK_EQ(drops(1, VPXI_HIP_DROP_BAD_PUZZLE), bad);
+    CHECK_OK(deliver(1, &W.n[0].addr, &W.n[1].addr, i2, len));
+    pump();
+    CHECK_EQ(state_of(0), VPXI_HS_ESTABLISHED);
+    world_free();
+}
+
 /* A restarted Initiator's new exchange replaces the association; the old I2
  * cannot be replayed to bring back the old keys. */
 static void test_i2_replay_after_restart(void)
@@ -1944,6 +2009,167 @@ static void test_unknown_critical_notify(void)
     world_free();
 }
 
+/* The pseudo-header checksum, when configured, is verified. */
+static void tweak_pseudo(struct vpxi_hip_config *c, int idx)
+{
+    (void)idx;
+    c->checksum_pseudo = true;
+}
+
+static void test_checksum_pseudo(void)
+{
+    struct vpxi_hip_output o;
+
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", tweak_pseudo));
+    if (!W.n[1].h)
+        return;
+    CHECK_OK(connect_ab());
+    CHECK_OK(vpxi_hip_poll(W.n[0].h, &o));
+    CHECK(vpxi_get_be16(o.pkt + 4) != 0);
+    CHECK_EQ(vpxi_get_be16(o.pkt + 4), hip_checksum(o.pkt, o.len, &W.n[0].addr, &W.n[1].addr));
+    o.pkt[5] ^= 1;
+    CHECK_ERR(probe(1, o.pkt, o.len, &W.n[0].addr, &W.n[1].addr), VPXI_ERR_BAD_CHECKSUM);
+    o.pkt[5] ^= 1;
+    /* from another address: the pseudo-header differs */
+    CHECK_ERR(probe(1, o.pkt, o.len, &W.n[1].addr2, &W.n[1].addr), VPXI_ERR_BAD_CHECKSUM);
+    /* no local address known: cannot verify */
+    CHECK_ERR(probe(1, o.pkt, o.len, &W.n[0].addr, NULL), VPXI_ERR_BAD_CHECKSUM);
+    CHECK_EQ(drops(1, VPXI_HIP_DROP_BAD_CHECKSUM), 3);
+    CHECK_OK(probe(1, o.pkt, o.len, &W.n[0].addr, &W.n[1].addr));
+    vpxi_hip_output_clear(&o);
+    world_free();
+}
+
+/* Many associations: the table grows; each is found again. */
+static void test_many_associations(void)
+{
+    enum { N = 600 };
+    static uint8_t hits[N][VPXI_HIT_LEN];
+    struct vpxi_hip_peer_info pi;
+
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", NULL));
+    if (!W.n[1].h)
+        return;
+    for (int i = 0; i < N; i++) {
+        hits[i][0] = 0x20;
+        hits[i][1] = 0x01;
+        hits[i][2] = 0x00;
+        hits[i][3] = 0x22;
+        vpxi_put_be32(hits[i] + 12, (uint32_t)i * 2654435761u);
+        hits[i][4] = (uint8_t)i;
+        CHECK_OK(vpxi_hip_connect(W.n[0].h, hits[i], &W.n[1].addr2, NULL, W.now));
+        discard(0);
+    }
+    CHECK_EQ(vpxi_hip_host_stats(W.n[0].h)->associations, N);
+    CHECK(W.n[0].h->nbuckets > 64);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(vpxi_hip_peer_info(W.n[0].h, hits[i], &pi));
+        CHECK_EQ(pi.state, VPXI_HS_I1_SENT);
+        CHECK_ERR(vpxi_hip_connect(W.n[0].h, hits[i], &W.n[1].addr2, NULL, W.now), VPXI_ERR_EXISTS);
+    }
+    /* and the real peer among them */
+    CHECK(bex_ok());
+    for (int i = 0; i < N; i += 2)
+        CHECK_OK(vpxi_hip_close(W.n[0].h, hits[i], W.now));
+    CHECK_EQ(vpxi_hip_host_stats(W.n[0].h)->associations, N / 2 + 1);
+    /* the rest fail after their retries, in one timer sweep each time */
+    run_for(60000);
+    CHECK_EQ(vpxi_hip_host_stats(W.n[0].h)->associations, 1);
+    CHECK_EQ(count_ev(0, VPXI_HIP_EV_FAILED), N / 2);
+    CHECK_EQ(count_ev(0, VPXI_HIP_EV_CLOSED), N / 2);
+    CHECK_EQ(drops(0, VPXI_HIP_DROP_LIMIT), 0);
+    world_free();
+}
+
+/* CERT groups that are not one complete SPKI group. */
+static void test_cert_shape(void)
+{
+    static const struct {
+        uint8_t group, count, id, type;
+    } bad[][2] = {
+        { { 1, 2, 1, 2 }, { 1, 2, 3, 2 } }, /* ids not 1..n */
+        { { 1, 3, 1, 2 }, { 1, 3, 2, 2 } }, /* count != n */
+        { { 1, 2, 1, 2 }, { 2, 2, 2, 2 } }, /* two groups */
+        { { 1, 2, 1, 1 }, { 1, 2, 2, 1 } }, /* X.509 */
+    };
+    uint8_t pkt[VPXI_HIP_PACKET_MAX];
+    struct vpxi_validity v;
+    uint16_t notify;
+
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", NULL));
+    if (!W.n[1].h)
+        return;
+    for (size_t c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
+        struct vpxi_wr w;
+        struct hip_msg m;
+        vpxi_wr_init(&w, pkt, sizeof(pkt));
+        hip_put_header(&w, VPXI_HIP_R2, 0, W.n[0].hit, W.n[1].hit);
+        hip_put_esp_info(&w, 0, 0, 1000);
+        for (int k = 0; k < 2; k++) {
+            size_t off = hip_param_begin(&w, VPXI_HIP_P_CERT);
+            vpxi_wr_u8(&w, bad[c][k].group);
+            vpxi_wr_u8(&w, bad[c][k].count);
+            vpxi_wr_u8(&w, bad[c][k].id);
+            vpxi_wr_u8(&w, bad[c][k].type);
+            vpxi_wr_bytes(&w, "(1:x)", 5);
+            hip_param_end(&w, off);
+        }
+        hip_put_param(&w, VPXI_HIP_P_HIP_MAC_2, pkt, 48);
+        hip_put_param(&w, VPXI_HIP_P_HIP_SIGNATURE, pkt, 66);
+        memset(pkt + w.len - 72, 0, 72);
+        memset(pkt + w.len - 128, 0, 56);
+        vpxi_put_be16(pkt + w.len - 128, VPXI_HIP_P_HIP_MAC_2);
+        vpxi_put_be16(pkt + w.len - 126, 48);
+        vpxi_put_be16(pkt + w.len - 72, VPXI_HIP_P_HIP_SIGNATURE);
+        vpxi_put_be16(pkt + w.len - 70, 66);
+        CHECK_OK(hip_finish(&w));
+        CHECK_OK(hip_msg_parse(&m, pkt, w.len));
+        CHECK_ERR(hip_authorize(W.n[1].h, W.n[0].hit, W.n[0].key, &m, &v, &notify),
+                  VPXI_ERR_BAD_FORMAT);
+        CHECK_EQ(notify, VPXI_HIP_N_INVALID_CERTIFICATE);
+    }
+    CHECK_EQ(W.n[1].auth_calls, 0);
+    world_free();
+}
+
+/* An UPDATE reaching the Responder before any ESP moves it to ESTABLISHED;
+ * local requests in R2-SENT wait for it. */
+static void test_update_in_r2_sent(void)
+{
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", NULL));
+    if (!W.n[1].h || !bex_ok())
+        return;
+    CHECK_EQ(state_of(1), VPXI_HS_R2_SENT);
+    CHECK_ERR(vpxi_hip_renew_certs(W.n[1].h, W.n[0].hit, W.now), VPXI_ERR_NO_CHAIN);
+    {
+        static const char c[] = "(8:sequence)";
+        struct vpxi_iov v = { c, sizeof(c) - 1 };
+        CHECK_OK(vpxi_hip_set_certs(W.n[1].h, &v, 1));
+    }
+    /* B asks first: queued */
+    CHECK_OK(vpxi_hip_renew_certs(W.n[1].h, W.n[0].hit, W.now));
+    pump();
+    CHECK_EQ(W.nlog, 4);
+    /* A's rekey reaches B in R2-SENT: B is established and sends its renewal too */
+    rekey_once(0, true, false);
+    CHECK_EQ(state_of(1), VPXI_HS_ESTABLISHED);
+    CHECK_EQ(W.n[0].auth_calls, 2);
+    CHECK_EQ(count_ev(0, VPXI_HIP_EV_AUTH_UPDATED), 1);
+    /* API errors */
+    {
+        uint8_t nobody[VPXI_HIT_LEN] = { 0x20, 0x01, 0x00, 0x22, 9 };
+        struct sockaddr_storage bad;
+        memset(&bad, 0, sizeof(bad));
+        CHECK_ERR(vpxi_hip_renew_certs(W.n[1].h, nobody, W.now), VPXI_ERR_NOT_FOUND);
+        CHECK_ERR(vpxi_hip_esp_seen(W.n[1].h, nobody, 1, NULL, W.now), VPXI_ERR_NOT_FOUND);
+        CHECK_ERR(vpxi_hip_set_locators(W.n[1].h, &bad, 1, W.now), VPXI_ERR_INVALID);
+        CHECK_ERR(vpxi_hip_set_locators(W.n[1].h, &bad, 0, W.now), VPXI_ERR_INVALID);
+        CHECK_ERR(vpxi_hip_input(W.n[1].h, &bad, NULL, (const uint8_t *)"", 0, W.now),
+                  VPXI_ERR_INVALID);
+    }
+    world_free();
+}
+
 static void tweak_fuzz(struct vpxi_hip_config *c, int idx)
 {
     (void)idx;
@@ -2085,12 +2311,17 @@ int main(void)
     RUN(test_close);
     RUN(test_mangled_everything);
     RUN(test_i2_attacks);
+    RUN(test_bad_solution);
     RUN(test_i2_replay_after_restart);
     RUN(test_r1_generations);
     RUN(test_puzzle_difficulty);
     RUN(test_i1_stateless);
     RUN(test_wrong_state);
     RUN(test_unknown_critical_notify);
+    RUN(test_checksum_pseudo);
+    RUN(test_many_associations);
+    RUN(test_cert_shape);
+    RUN(test_update_in_r2_sent);
     RUN(test_alloc_failures);
     RUN(test_write_artifacts);
     T_DONE();

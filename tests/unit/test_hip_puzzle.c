@@ -111,7 +111,7 @@ static void test_lifetime(void)
     CHECK_EQ(hip_puzzle_lifetime(1000), 32);
     CHECK_EQ(hip_puzzle_lifetime(1001), 33);
     CHECK_EQ(hip_puzzle_lifetime(2000), 33);
-    CHECK_EQ(hip_puzzle_lifetime(300000), 41); /* 512 s >= 300 s */
+    CHECK_EQ(hip_puzzle_lifetime(300000), 41);         /* 512 s >= 300 s */
     CHECK_EQ(hip_puzzle_lifetime(INT64_MAX), 32 + 54); /* 2^54 s >= 2^63 ms */
 }
 

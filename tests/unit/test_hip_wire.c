@@ -20,10 +20,10 @@ static const uint8_t hit2[16] = { 0x20, 0x01, 0x00, 0x20, [15] = 2 };
 
 /* The Appendix C I1. */
 static const uint8_t appc_i1[48] = {
-    0x3b, 0x05, 0x01, 0x21, 0x00, 0x00, 0x00, 0x00,                  /* header */
-    0x20, 0x01, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,   /* sender HIT */
-    0x20, 0x01, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,   /* receiver HIT */
-    0x01, 0xff, 0x00, 0x03, 0x03, 0x04, 0x08, 0x00,                  /* DH_GROUP_LIST */
+    0x3b, 0x05, 0x01, 0x21, 0x00, 0x00, 0x00, 0x00,                            /* header */
+    0x20, 0x01, 0x00, 0x20, 0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0x01, /* sender HIT */
+    0x20, 0x01, 0x00, 0x20, 0,    0,    0,    0,    0, 0, 0, 0, 0, 0, 0, 0x02, /* receiver HIT */
+    0x01, 0xff, 0x00, 0x03, 0x03, 0x04, 0x08, 0x00,                            /* DH_GROUP_LIST */
 };
 
 static void addr4(struct sockaddr_storage *ss, const char *a, uint16_t port)
@@ -162,8 +162,8 @@ static void test_roundtrip_params(void)
     CHECK_EQ(buf[1], len / 8 - 1);
     CHECK_OK(hip_get_esp_info(hip_msg_find(&m, VPXI_HIP_P_ESP_INFO), &ei));
     CHECK(ei.keymat_index == 96 && ei.old_spi == 0x1234 && ei.new_spi == 0x5678);
-    CHECK_OK(hip_get_locators(hip_msg_find(&m, VPXI_HIP_P_LOCATOR_SET), locs,
-                              VPXI_HIP_LOCATORS_MAX, &n));
+    CHECK_OK(hip_get_locators(hip_msg_find(&m, VPXI_HIP_P_LOCATOR_SET), locs, VPXI_HIP_LOCATORS_MAX,
+                              &n));
     CHECK_EQ(n, 2);
     addr4(&want, "198.18.0.1", 10500);
     CHECK(hip_addr_equal(&locs[0].addr, &want));
@@ -520,12 +520,12 @@ static void test_mac_and_sig_spans(void)
     CHECK_OK(hip_sig_put(&w, VPXI_HIP_P_HIP_SIGNATURE, k, hi_alg));
     CHECK_OK(hip_finish(&w));
     CHECK_OK(hip_msg_parse(&m, buf, w.len));
-    CHECK_OK(hip_mac_check(&m, VPXI_HIP_P_HIP_MAC_2, VPXI_HASH_SHA256, key, 32, hostid,
-                           sizeof(hostid)));
+    CHECK_OK(
+        hip_mac_check(&m, VPXI_HIP_P_HIP_MAC_2, VPXI_HASH_SHA256, key, 32, hostid, sizeof(hostid)));
     hostid[3] ^= 1;
-    CHECK_ERR(hip_mac_check(&m, VPXI_HIP_P_HIP_MAC_2, VPXI_HASH_SHA256, key, 32, hostid,
-                            sizeof(hostid)),
-              VPXI_ERR_BAD_MAC);
+    CHECK_ERR(
+        hip_mac_check(&m, VPXI_HIP_P_HIP_MAC_2, VPXI_HASH_SHA256, key, 32, hostid, sizeof(hostid)),
+        VPXI_ERR_BAD_MAC);
     vpxi_key_put(k);
 }
 

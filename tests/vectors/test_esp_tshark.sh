@@ -20,8 +20,12 @@
 #   2. right keys, esp.pcap: every packet decrypts to the expected inner
 #      packet (the ICV verdict is reported, and must be good if this tshark
 #      does ESN);
-#   3. wrong keys (one hex digit changed in every key), esp-noesn.pcap: every
-#      packet icv_bad = 1.
+#   3. a wrong ICV key (GCM: the AES key; suites 7, 8: the HMAC key; one hex
+#      digit changed), esp-noesn.pcap: no packet icv_good, every packet that
+#      tshark dissects to the end icv_bad = 1;
+#   4. a wrong encryption key (suites 13, 8): no packet decrypts to what we
+#      sealed. (A wrong CBC key can make tshark give up on a packet before
+#      its ICV fields, so 3 keeps the CBC key right.)
 set -u
 command -v tshark >/dev/null || { echo "SKIP: tshark not installed"; exit 77; }
 build=${VPXI_BUILD:-$(cd "$(dirname "$0")/../../build" 2>/dev/null && pwd)}
@@ -49,17 +53,26 @@ EOF
 "$test_esp" --emit-pcap "$tmp" || { echo "test_esp --emit-pcap failed"; exit 1; }
 n=$(wc -l <"$tmp/expect.txt")
 
-# Wrong keys: the first hex digit of every non-empty key changed (for GCM
-# the AES key, not the salt).
-awk -F'","' -v OFS='","' '{
-    for (i = 1; i <= NF; i++)
-        if ($i ~ /^0x[0-9a-f]+"?$/ && i != 4) {
-            q = ($i ~ /"$/) ? "\"" : ""; k = $i; sub(/"$/, "", k)
-            first = substr(k, 3, 1); k = "0x" (first == "0" ? "1" : "0") substr(k, 4)
-            $i = k q
+# wrong_keys FIELD...: the key log with the first hex digit of the named
+# fields changed (6: encryption key, for GCM the AES key and not the salt;
+# 8: authentication key); empty keys stay empty.
+wrong_keys() {
+    awk -F'","' -v OFS='","' -v fields="$*" 'BEGIN { n = split(fields, f, " ") } {
+        for (j = 1; j <= n; j++) {
+            i = f[j]
+            if ($i ~ /^0x[0-9a-f]+"?$/) {
+                first = substr($i, 3, 1)
+                $i = "0x" (first == "0" ? "1" : "0") substr($i, 4)
+            }
         }
-    print }' "$tmp/keys.txt" >"$tmp/wrong.txt"
-cmp -s "$tmp/keys.txt" "$tmp/wrong.txt" && bad "could not make wrong keys"
+        print }' "$tmp/keys.txt"
+}
+# the key that makes the ICV: the AES key for GCM, else the HMAC key
+{ wrong_keys 6 | grep '"AES-GCM'; wrong_keys 8 | grep -v '"AES-GCM'; } >"$tmp/wrong-auth.txt"
+wrong_keys 6 | grep -v '","NULL","","' >"$tmp/wrong-enc.txt"
+[ "$(wc -l <"$tmp/wrong-auth.txt")" -eq 3 ] && [ "$(wc -l <"$tmp/wrong-enc.txt")" -eq 2 ] &&
+    ! grep -qxFf "$tmp/keys.txt" "$tmp/wrong-auth.txt" "$tmp/wrong-enc.txt" ||
+    bad "could not make wrong keys"
 
 # dissect PCAP KEYFILE > lines "spi seq icv_good icv_bad pad_len protocol payload"
 dissect() {
@@ -106,11 +119,24 @@ else
     bad "esp.pcap: $good good and $badicv bad ICVs out of $n: neither ESN nor non-ESN"
 fi
 
-# 3. wrong keys fail the ICV on every packet
-dissect "$tmp/esp-noesn.pcap" "$tmp/wrong.txt" >"$tmp/out3"
+# 3. a wrong ICV key (GCM: AES key; 7, 8: HMAC key) fails every ICV
+dissect "$tmp/esp-noesn.pcap" "$tmp/wrong-auth.txt" >"$tmp/out3"
 [ "$(wc -l <"$tmp/out3")" -eq "$n" ] || bad "wrong keys: $(wc -l <"$tmp/out3") ESP packets, expected $n"
+# (garbage from a wrong GCM key can make tshark stop before the ICV fields:
+# such a packet shows no ICV verdict; it must not count as good)
 w=$(awk '$3 == 0 && $4 == 1' "$tmp/out3" | wc -l)
-[ "$w" -eq "$n" ] || { bad "wrong keys: only $w of $n packets icv_bad"; cat "$tmp/out3"; }
+gave_up=$(awk 'NF < 3' "$tmp/out3" | wc -l)
+if [ "$(awk '$3 == 1' "$tmp/out3" | wc -l)" -ne 0 ] || [ $((w + gave_up)) -ne "$n" ] || [ "$w" -eq 0 ]; then
+    bad "wrong ICV keys: $w of $n packets icv_bad, $gave_up undissected"
+    cat "$tmp/out3"
+fi
 
-echo "$n packets x 3 runs, $fail failures"
+# 4. a wrong encryption key (suites 13, 8) decrypts nothing we sealed
+dissect "$tmp/esp-noesn.pcap" "$tmp/wrong-enc.txt" >"$tmp/out4"
+hits=$(awk 'NR == FNR { want[$1 " " $2] = $5; next }
+            ($1 == "0x00001001" || $1 == "0x00001003") && $7 != "" && $7 == want[$1 " " $2]' \
+       "$tmp/expect.txt" "$tmp/out4" | wc -l)
+[ "$hits" -eq 0 ] || bad "wrong encryption keys: $hits packets still decrypt to the inner packet"
+
+echo "$n packets x 4 runs, $fail failures"
 [ "$fail" -eq 0 ]

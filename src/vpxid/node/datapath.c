@@ -27,7 +27,8 @@
 
 enum {
     TX_READS_MAX = 16,             /* TUN reads per batch */
-    SEG_MAX = 128,                 /* segments of one TUN frame */
+    SEG_MAX = 1366,                /* segments of one TUN frame: 65535 / 48 (the
+                                      smallest MSS Linux sends) rounded up */
     SEG_STRIDE = 2048,             /* bytes per segment slot (MTU <= 1920) */
     RUN_BYTES = UDP_BATCH_BYTES,   /* one GSO send */
     RX_RECVS_MAX = 16,             /* UDP receives per batch */
@@ -295,8 +296,8 @@ static void rx_esp(struct rx_ctx *x, uint8_t *pkt, size_t len, const struct sock
         return;
     ctr_add(&sa->peer->st.rx_packets, 1);
     ctr_add(&sa->peer->st.rx_bytes, ilen);
-    if (offload_gro_add(&x->gro, inner, ilen) != 0) {
-        /* coalescer full: push what it holds and retry once */
+    if (offload_gro_add(&x->gro, inner, ilen) == VPXI_ERR_LIMIT) {
+        /* coalescer full: push what it holds; the retry then always succeeds */
         offload_gro_flush(&x->gro, rx_emit, x);
         if (offload_gro_add(&x->gro, inner, ilen) != 0)
             ctr_add(&ov->dp.rx_tun_err, 1);
@@ -347,6 +348,10 @@ static void *rx_main(void *arg)
             if (n < 0)
                 break;
             ctr_add(&ov->dp.udp_recvs, 1);
+            if (n == 0) {
+                ctr_add(&ov->dp.rx_short, 1); /* an empty datagram */
+                continue;
+            }
             for (size_t off = 0; off < (size_t)n; off += seg) {
                 size_t l = (size_t)n - off < seg ? (size_t)n - off : seg;
                 ctr_add(&ov->dp.udp_recv_pkts, 1);

@@ -242,8 +242,10 @@ VPXI_WUR int offload_gro_add(struct offload_gro *g, const uint8_t *pkt, size_t l
  * updated, PSH set if the last segment had it, and the TCP checksum field
  * holding the folded (not complemented) pseudo-header sum, as for
  * CHECKSUM_PARTIAL. A single frame has an all-zero header and the packet as
- * added. frame stays valid until the next offload_gro_add() or
- * offload_gro_clear().
+ * added: no DATA_VALID, which tun's write path ignores anyway (only the
+ * virtio_net driver honours it), and the kernel's check of a lone packet is
+ * the end-to-end check ESP does not replace. frame stays valid until the
+ * next offload_gro_add() or offload_gro_clear().
  */
 typedef void offload_emit_fn(void *ctx, const uint8_t *frame, size_t len);
 
