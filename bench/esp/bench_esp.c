@@ -11,7 +11,10 @@
  * every open sees fresh sequence numbers and packets warm in cache, as after
  * a recvmmsg. MB/s counts inner bytes (10^6 per second), one thread.
  *
- *   bench_esp [seconds per measurement, default 0.4]
+ * Each figure is the best of five rounds, raw and ours interleaved, so that
+ * background load on a shared machine hits both alike.
+ *
+ *   bench_esp [seconds per figure, default 1]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,23 +146,40 @@ static struct result bench_raw_gcm(size_t len, double secs)
     return (struct result){ (double)bytes / ts / 1e6, (double)bytes / to / 1e6 };
 }
 
+static void keep_best(struct result *best, struct result r)
+{
+    if (r.seal > best->seal)
+        best->seal = r.seal;
+    if (r.open > best->open)
+        best->open = r.open;
+}
+
 int main(int argc, char **argv)
 {
-    double secs = argc > 1 ? atof(argv[1]) : 0.4;
+    double secs = argc > 1 ? atof(argv[1]) : 1.0;
+    enum { ROUNDS = 5, N_SUITES = sizeof(suites) / sizeof(suites[0]) };
 
     if (secs <= 0)
-        secs = 0.4;
+        secs = 1.0;
     memset(inner, 0x45, sizeof(inner));
-    printf("%-6s %-22s %10s %10s %10s %10s %9s\n", "bytes", "suite", "seal MB/s", "open MB/s",
-           "seal/raw", "open/raw", "Gbit/s");
+    printf("best of %d interleaved rounds of %.2f s each, one thread\n", ROUNDS, secs / ROUNDS);
+    printf("%-6s %-22s %10s %10s %10s %10s %10s\n", "bytes", "suite", "seal MB/s", "open MB/s",
+           "seal/raw", "open/raw", "Gbit/s min");
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
-        struct result raw = bench_raw_gcm(sizes[si], secs);
+        struct result raw = { 0, 0 }, best[N_SUITES];
 
-        printf("%-6zu %-22s %10.0f %10.0f %10s %10s %9.1f\n", sizes[si], "openssl aes-128-gcm",
-               raw.seal, raw.open, "", "", raw.open * 8 / 1000);
-        for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {
-            struct result r = bench_suite(suites[s], sizes[si], secs);
-            printf("%-6zu %-22s %10.0f %10.0f %9.0f%% %9.0f%% %9.1f\n", sizes[si],
+        memset(best, 0, sizeof(best));
+        /* interleaved, best of several: background load hits all alike */
+        for (int round = 0; round < ROUNDS; round++) {
+            keep_best(&raw, bench_raw_gcm(sizes[si], secs / ROUNDS));
+            for (size_t s = 0; s < N_SUITES; s++)
+                keep_best(&best[s], bench_suite(suites[s], sizes[si], secs / ROUNDS));
+        }
+        printf("%-6zu %-22s %10.0f %10.0f %10s %10s %10.1f\n", sizes[si], "openssl aes-128-gcm",
+               raw.seal, raw.open, "", "", (raw.seal < raw.open ? raw.seal : raw.open) * 8 / 1000);
+        for (size_t s = 0; s < N_SUITES; s++) {
+            struct result r = best[s];
+            printf("%-6zu %-22s %10.0f %10.0f %9.0f%% %9.0f%% %10.1f\n", sizes[si],
                    vpxi_esp_suite_name(suites[s]), r.seal, r.open, 100 * r.seal / raw.seal,
                    100 * r.open / raw.open, (r.seal < r.open ? r.seal : r.open) * 8 / 1000);
         }

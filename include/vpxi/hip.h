@@ -180,7 +180,8 @@ struct vpxi_hip_config {
     unsigned puzzle_k_max;      /* ceiling of automatic raising (default 20) */
     unsigned puzzle_k_step;     /* bits added per overloaded second (default 2) */
     unsigned i2_rate_threshold; /* I2/s above which K is raised; 0 = never (default 500) */
-    unsigned solve_k_max;       /* refuse R1s asking more bits than this (default 24) */
+    unsigned solve_k_max;       /* refuse R1s asking more bits than this (default 20;
+                                   solving is synchronous: about 2^K hashes, 2^20 ~ 1.5 s) */
     int64_t r1_rotate_ms;       /* new R1 generation (DH keys, secret) every (default 300000) */
     uint64_t r1_counter_start;  /* first R1 generation counter (default 1); the
                                    daemon may persist it across restarts */
@@ -202,7 +203,9 @@ struct vpxi_hip_config {
                                 after the switch if no packet arrived on the new
                                 one earlier (default 10000) */
     unsigned notify_per_sec; /* NOTIFY packets we send per second, at most (default 20) */
-    size_t queue_max;        /* outputs held before vpxi_hip_poll() (default 256) */
+    size_t queue_max;        /* packets held before vpxi_hip_poll() (default 256); more
+                                are dropped and retransmitted later. Events are never
+                                dropped: the queue grows for them. */
     size_t assoc_max;        /* associations, at most (default 65536) */
 };
 
@@ -445,8 +448,11 @@ int vpxi_hip_rekey(struct vpxi_hip_host *h, const uint8_t peer_hit[VPXI_HIT_LEN]
 
 /*
  * Sends our current chain (vpxi_hip_set_certs) in an UPDATE to peer_hit, or
- * to every established peer if peer_hit is NULL. The peer re-authorizes and
- * its authorize() result extends the validity it holds for us.
+ * to every established peer if peer_hit is NULL (peers in R2-SENT get it
+ * once ESTABLISHED). The peer re-authorizes and its authorize() result
+ * extends the validity it holds for us. VPXI_ERR_NO_CHAIN if no chain is
+ * set; VPXI_ERR_NOT_FOUND / VPXI_ERR_BAD_STATE for an unknown or not yet
+ * established peer_hit.
  */
 int vpxi_hip_renew_certs(struct vpxi_hip_host *h, const uint8_t *peer_hit, int64_t now) VPXI_WUR;
 
@@ -469,7 +475,8 @@ int vpxi_hip_esp_seen(struct vpxi_hip_host *h, const uint8_t peer_hit[VPXI_HIT_L
                       uint32_t spi_in, const struct sockaddr_storage *src, int64_t now);
 
 /* Takes the oldest output: 0, or VPXI_ERR_NOT_FOUND when there is none.
- * Call vpxi_hip_output_clear() when done with it (it holds keys). */
+ * Call vpxi_hip_output_clear() when done with it (it holds keys). Drain
+ * the outputs after every call into the library. */
 int vpxi_hip_poll(struct vpxi_hip_host *h, struct vpxi_hip_output *out);
 /* Wipes the keys in an output and releases its key reference. */
 void vpxi_hip_output_clear(struct vpxi_hip_output *out);

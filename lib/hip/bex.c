@@ -236,10 +236,8 @@ static int negotiate_r1(const struct vpxi_hip_host *h, const struct hip_assoc *a
         c->notify = VPXI_HIP_N_NO_ESP_PROPOSAL_CHOSEN;
         return VPXI_ERR_PROTOCOL;
     }
-    if (in->pz.k > cfg->solve_k_max) {
-        c->notify = VPXI_HIP_N_RESPONDER_BUSY_PLEASE_RETRY;
-        return VPXI_ERR_PROTOCOL;
-    }
+    if (in->pz.k > cfg->solve_k_max)
+        return VPXI_ERR_PROTOCOL; /* too much work: give up, no NOTIFY */
     return 0;
 }
 

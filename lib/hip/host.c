@@ -46,7 +46,7 @@ void vpxi_hip_config_default(struct vpxi_hip_config *c)
     c->puzzle_k_max = 20;
     c->puzzle_k_step = 2;
     c->i2_rate_threshold = 500;
-    c->solve_k_max = 24;
+    c->solve_k_max = 20;
     c->r1_rotate_ms = 300000;
     c->r1_counter_start = 1;
     c->rto_initial_ms = 500;

@@ -12,12 +12,18 @@
  *   mode 0  parse only, then every parameter decoder on every parameter
  *   mode 1  deliver to B from A's address (bit 2 set: from a stranger)
  *   mode 2  deliver to A from B's address (bit 2 set: from a stranger)
+ *   mode 3  "a malicious peer": the packet gets A's HITs (and an ESP_INFO
+ *           gets A's current inbound SPI as OLD SPI), its HIP_MAC and
+ *           HIP_SIGNATURE are recomputed with A's association key and A's
+ *           private key, and it is delivered to B (bit 2: B to A instead);
+ *           this reaches everything after authentication (UPDATE, CLOSE,
+ *           NOTIFY handling). The hosts are rebuilt afterwards.
  *
- * Invariants (abort on violation): nobody can forge MACs or signatures, so
- * both associations stay ESTABLISHED with the same SPIs, no other
- * association appears, and a packet is dropped (nonzero return) exactly
- * when one drop counter moves by exactly one. Outputs are drained and
- * thrown away.
+ * Invariants (abort on violation): in modes 1 and 2 nobody can forge MACs or
+ * signatures, so both associations stay ESTABLISHED with the same SPIs and
+ * addresses and no other association appears; in every mode a packet is
+ * dropped (nonzero return) exactly when one drop counter moves by exactly
+ * one (mode 3: at least by the drop). Outputs are drained and thrown away.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -49,6 +55,7 @@ static const char pem_b[] = "-----BEGIN PRIVATE KEY-----\n"
     } while (0)
 
 static struct vpxi_hip_host *host[2];
+static struct vpxi_key *keys[2];
 static struct sockaddr_storage addr[2], stranger;
 static uint8_t hit[2][VPXI_HIT_LEN];
 static struct vpxi_hip_peer_info info0[2];
@@ -106,10 +113,9 @@ static void setup(void)
     addr4(&addr[1], "198.18.0.2");
     addr4(&stranger, "198.18.0.99");
     for (int i = 0; i < 2; i++) {
-        struct vpxi_key *k = NULL;
-        INVARIANT(vpxi_key_parse((const uint8_t *)pem[i], strlen(pem[i]), &k) == 0);
-        INVARIANT(vpxi_hip_host_new(k, &cfg, &cb, now, &host[i]) == 0);
-        vpxi_key_put(k);
+        if (!keys[i])
+            INVARIANT(vpxi_key_parse((const uint8_t *)pem[i], strlen(pem[i]), &keys[i]) == 0);
+        INVARIANT(vpxi_hip_host_new(keys[i], &cfg, &cb, now, &host[i]) == 0);
         memcpy(hit[i], vpxi_hip_host_hit(host[i]), VPXI_HIT_LEN);
         memset(host[i]->gen[0].secret, 0, HIP_SECRET_LEN);
         memset(host[i]->gen[1].secret, 0, HIP_SECRET_LEN);
@@ -201,6 +207,66 @@ static uint64_t drop_total(int i)
     return t;
 }
 
+/* Gives a packet from -> to the sender's HITs, MAC and signature. */
+static void authenticate(int from, uint8_t *pkt, size_t len)
+{
+    const struct hip_assoc *a = hip_assoc_find(host[from], hit[1 - from]);
+    const struct hip_param *p;
+    struct hip_msg m;
+    uint8_t buf[VPXI_HIP_PACKET_MAX], sig[VPXI_SIG_MAX];
+    size_t siglen;
+
+    if (len < VPXI_HIP_HDR_LEN || !a)
+        return;
+    memcpy(pkt + 8, hit[from], VPXI_HIT_LEN);
+    memcpy(pkt + 24, hit[1 - from], VPXI_HIT_LEN);
+    if (hip_msg_parse(&m, pkt, len) != 0)
+        return;
+    /* a rekey replaces the sender's current inbound SPI (random per setup) */
+    if ((p = hip_msg_find(&m, VPXI_HIP_P_ESP_INFO)) != NULL && p->len == HIP_ESP_INFO_LEN)
+        vpxi_put_be32(pkt + p->off + HIP_TLV_HDR + 4, a->spi_in);
+    if ((p = hip_msg_find(&m, VPXI_HIP_P_HIP_MAC)) != NULL && p->len == a->keys.int_len) {
+        struct vpxi_iov iov[2] = { { buf, VPXI_HIP_HDR_LEN },
+                                   { pkt + VPXI_HIP_HDR_LEN, p->off - VPXI_HIP_HDR_LEN } };
+        memcpy(buf, pkt, VPXI_HIP_HDR_LEN);
+        buf[1] = (uint8_t)(p->off / 8 - 1);
+        buf[4] = buf[5] = 0;
+        (void)vpxi_hmac(a->rhash, a->keys.int_out, a->keys.int_len, iov, 2,
+                        pkt + p->off + HIP_TLV_HDR);
+    }
+    if ((p = hip_msg_find(&m, VPXI_HIP_P_HIP_SIGNATURE)) != NULL &&
+        p->len == HIP_SIG_HDR + VPXI_P256_SIG_LEN) {
+        memcpy(buf, pkt, p->off);
+        buf[1] = (uint8_t)(p->off / 8 - 1);
+        buf[4] = buf[5] = 0;
+        if (vpxi_key_sign(keys[from], VPXI_SIG_ECDSA_SHA256, buf, p->off, sig, sizeof(sig),
+                          &siglen) == 0) {
+            vpxi_put_be16(pkt + p->off + HIP_TLV_HDR, VPXI_HI_ECDSA);
+            memcpy(pkt + p->off + HIP_TLV_HDR + HIP_SIG_HDR, sig, siglen);
+        }
+    }
+}
+
+static void malicious_peer(const uint8_t *data, size_t size, bool reverse)
+{
+    static uint8_t pkt[VPXI_HIP_PACKET_MAX];
+    int from = reverse ? 1 : 0, r;
+    uint64_t before;
+
+    if (size > sizeof(pkt))
+        return;
+    memcpy(pkt, data, size);
+    authenticate(from, pkt, size);
+    before = drop_total(1 - from);
+    r = vpxi_hip_input(host[1 - from], &addr[from], &addr[1 - from], pkt, size, now);
+    INVARIANT(r == 0 || drop_total(1 - from) > before);
+    pump(true);
+    /* the next input starts again from two established hosts */
+    vpxi_hip_host_free(host[0]);
+    vpxi_hip_host_free(host[1]);
+    setup();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -214,9 +280,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    mode = data[0] % 3;
+    mode = data[0] % 4;
     data++;
     size--;
+    if (mode == 3) {
+        malicious_peer(data, size, (data[-1] & 4) != 0);
+        return 0;
+    }
     if (mode == 0) {
         if (hip_msg_parse(&m, data, size) == 0) {
             INVARIANT(m.n <= HIP_PARAMS_MAX && m.len == size && size % 8 == 0);

@@ -462,7 +462,8 @@ static const char *type_name(uint8_t t)
     }
 }
 
-/* fuzz_hip input: a mode byte (0 parse only, 1 to B, 2 to A), then the packet. */
+/* fuzz_hip input: a mode byte (0 parse only, 1 to B, 2 to A, 3/7 re-authenticated
+ * to B/A), then the packet. */
 static void write_corpus(const char *dir)
 {
     char path[4096];
@@ -475,10 +476,12 @@ static void write_corpus(const char *dir)
         if (seq[t & 31] >= 3)
             continue;
         n = seq[t & 31]++;
-        for (int copy = 0; copy < 2; copy++) {
-            snprintf(path, sizeof(path), "%s/%s-%d%s", dir, type_name(t), n, copy ? "-parse" : "");
+        for (int copy = 0; copy < 3; copy++) {
+            static const char *const sfx[] = { "", "-parse", "-auth" };
+            snprintf(path, sizeof(path), "%s/%s-%d%s", dir, type_name(t), n, sfx[copy]);
             if ((f = fopen(path, "wb")) != NULL) {
-                uint8_t m = copy ? 0 : mode;
+                /* mode 3: re-authenticated by the fuzzer as from A (bit 2: from B) */
+                uint8_t m = copy == 0 ? mode : copy == 1 ? 0 : (uint8_t)(mode == 1 ? 3 : 7);
                 fwrite(&m, 1, 1, f);
                 fwrite(W.log[k].pkt, 1, W.log[k].len, f);
                 fclose(f);
@@ -1912,6 +1915,30 @@ static void test_puzzle_difficulty(void)
     world_free();
 }
 
+/* A Responder asking more puzzle bits than we solve: refused at once. */
+static void tweak_hard(struct vpxi_hip_config *c, int idx)
+{
+    if (idx == 1) {
+        c->puzzle_k = 30;
+        c->puzzle_k_max = 30;
+    }
+}
+
+static void test_puzzle_too_hard(void)
+{
+    const struct vpxi_hip_event *ev;
+
+    CHECK(world_init("keys/p256-1.pem", "keys/p256-2.pem", tweak_hard));
+    if (!W.n[1].h)
+        return;
+    CHECK_OK(connect_ab());
+    run_for(100);
+    ev = last_ev(0, VPXI_HIP_EV_FAILED);
+    CHECK(ev && ev->reason == VPXI_HIP_R_NEGOTIATION && ev->notify == 0);
+    CHECK_EQ(vpxi_hip_host_stats(W.n[0].h)->notify_sent, 0);
+    world_free();
+}
+
 /* Nothing is kept for I1s, and I1 answers are cheap copies. */
 static void test_i1_stateless(void)
 {
@@ -2315,6 +2342,7 @@ int main(void)
     RUN(test_i2_replay_after_restart);
     RUN(test_r1_generations);
     RUN(test_puzzle_difficulty);
+    RUN(test_puzzle_too_hard);
     RUN(test_i1_stateless);
     RUN(test_wrong_state);
     RUN(test_unknown_critical_notify);

@@ -112,8 +112,10 @@ static void tx_one(struct tx_ctx *t, const uint8_t *pkt, size_t len)
     if (t->run_n && (p != t->run_peer || need > t->run_seg || t->run_len % t->run_seg != 0 ||
                      t->run_len + need > RUN_BYTES || t->run_n == UDP_GSO_MAX))
         tx_flush(t);
+    pthread_mutex_lock(&sa->lock);
     r = vpxi_esp_seal(sa->esp, (pkt[0] >> 4) == 4 ? VPXI_ESP_NH_IPV4 : VPXI_ESP_NH_IPV6, pkt, len,
                       t->run + t->run_len, RUN_BYTES - t->run_len, &out);
+    pthread_mutex_unlock(&sa->lock);
     if (r) {
         ctr_add(&p->st.tx_seal_err, 1);
         msgq_push(&ov->q, MSG_REKEY, p->hit, sa->spi, NULL, NULL, 0);
@@ -151,10 +153,48 @@ static void tx_frame(struct tx_ctx *t, size_t n)
         tx_one(t, t->segs + i * SEG_STRIDE, t->lens[i]);
 }
 
+static int tx_ctx_init(struct tx_ctx *t, struct overlay *ov)
+{
+    memset(t, 0, sizeof(*t));
+    t->ov = ov;
+    t->frame = vpxi_malloc(TUN_READ_MAX);
+    t->segs = vpxi_malloc(SEG_MAX * SEG_STRIDE);
+    t->run = vpxi_malloc(RUN_BYTES + VPXI_ESP_OVERHEAD_MAX);
+    return t->frame && t->segs && t->run ? 0 : -1;
+}
+
+static void tx_ctx_clear(struct tx_ctx *t)
+{
+    vpxi_free(t->frame);
+    vpxi_free(t->segs);
+    vpxi_free(t->run);
+}
+
+/* Reads what the TUN queues hold, up to max frames each, without blocking;
+ * seals and sends it. Caller holds ov->lock for reading. True if any. */
+static bool tx_drain(struct tx_ctx *t, int max)
+{
+    struct overlay *ov = t->ov;
+    bool got = false;
+
+    for (unsigned q = 0; q < ov->tun.nqueues; q++) {
+        for (int i = 0; i < max; i++) {
+            ssize_t n = read(ov->tun.fd[q], t->frame, TUN_READ_MAX);
+            if (n < 0)
+                break;
+            got = true;
+            ctr_add(&ov->dp.tun_reads, 1);
+            tx_frame(t, (size_t)n);
+        }
+    }
+    tx_flush(t);
+    return got;
+}
+
 static void *tx_main(void *arg)
 {
-    struct tx_ctx t = { .ov = arg };
-    struct overlay *ov = t.ov;
+    struct tx_ctx t;
+    struct overlay *ov = arg;
     struct pollfd pf[TUN_QUEUES_MAX + 1];
     unsigned nq = ov->tun.nqueues;
 
@@ -163,10 +203,7 @@ static void *tx_main(void *arg)
         pf[q] = (struct pollfd){ ov->tun.fd[q], POLLIN, 0 };
     pf[nq] = (struct pollfd){ ov->stop_fd, POLLIN, 0 };
 
-    t.frame = vpxi_malloc(TUN_READ_MAX);
-    t.segs = vpxi_malloc(SEG_MAX * SEG_STRIDE);
-    t.run = vpxi_malloc(RUN_BYTES + VPXI_ESP_OVERHEAD_MAX);
-    if (!t.frame || !t.segs || !t.run) {
+    if (tx_ctx_init(&t, ov) != 0) {
         log_err("%s: tx thread: out of memory", ov->name);
         goto out;
     }
@@ -176,24 +213,11 @@ static void *tx_main(void *arg)
         if (pf[nq].revents)
             break;
         pthread_rwlock_rdlock(&ov->lock);
-        for (unsigned q = 0; q < nq; q++) {
-            if (!(pf[q].revents & POLLIN))
-                continue;
-            for (int i = 0; i < TX_READS_MAX; i++) {
-                ssize_t n = read(ov->tun.fd[q], t.frame, TUN_READ_MAX);
-                if (n < 0)
-                    break;
-                ctr_add(&ov->dp.tun_reads, 1);
-                tx_frame(&t, (size_t)n);
-            }
-        }
-        tx_flush(&t);
+        tx_drain(&t, TX_READS_MAX);
         pthread_rwlock_unlock(&ov->lock);
     }
 out:
-    vpxi_free(t.frame);
-    vpxi_free(t.segs);
-    vpxi_free(t.run);
+    tx_ctx_clear(&t);
     return NULL;
 }
 
@@ -203,6 +227,7 @@ struct rx_ctx {
     struct overlay *ov;
     uint8_t *buf;
     struct offload_gro gro;
+    struct tx_ctx reply;  /* sends what our TUN writes produced at once */
 };
 
 static void rx_emit(void *ctx, const uint8_t *frame, size_t len)
@@ -330,9 +355,10 @@ static void *rx_main(void *arg)
     struct offload_gro_cfg gc = offload_gro_cfg_default;
 
     x.buf = vpxi_malloc(RX_BUF);
-    if (!x.buf || offload_gro_init(&x.gro, &gc) != 0) {
+    if (!x.buf || offload_gro_init(&x.gro, &gc) != 0 || tx_ctx_init(&x.reply, ov) != 0) {
         log_err("%s: rx thread: out of memory", ov->name);
         vpxi_free(x.buf);
+        tx_ctx_clear(&x.reply);
         return NULL;
     }
     for (;;) {
@@ -359,9 +385,13 @@ static void *rx_main(void *arg)
             }
         }
         offload_gro_flush(&x.gro, rx_emit, &x);
+        /* The kernel usually answers inside our TUN write (an echo reply, a
+         * TCP ACK): send it now instead of waking the tx thread for it. */
+        tx_drain(&x.reply, 2);
         pthread_rwlock_unlock(&ov->lock);
     }
     offload_gro_clear(&x.gro);
+    tx_ctx_clear(&x.reply);
     vpxi_free(x.buf);
     return NULL;
 }

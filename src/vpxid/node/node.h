@@ -57,6 +57,8 @@ static inline uint64_t ctr_get(const counter_t *c)
 }
 
 struct sa_out {
+    pthread_mutex_t lock;        /* sealing: the tx thread, and the rx thread for
+                                    replies it finds right after a TUN write */
     struct vpxi_esp_out *esp;
     unsigned suite;
     uint32_t spi;

@@ -386,6 +386,7 @@ static int make_sas(struct overlay *ov, struct peer *p, const struct vpxi_hip_sa
         goto fail;
     vpxi_esp_out_set_limits((*out)->esp, c->rekey_packets, c->rekey_packets * 4, c->rekey_bytes,
                             c->rekey_bytes * 4);
+    pthread_mutex_init(&(*out)->lock, NULL);
     (*in)->peer = p;
     (*in)->suite = (*out)->suite = sa->suite;
     (*in)->spi = sa->spi_in;

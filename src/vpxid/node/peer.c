@@ -154,6 +154,7 @@ void sa_out_free(struct sa_out *s)
 {
     if (!s)
         return;
+    pthread_mutex_destroy(&s->lock);
     vpxi_esp_out_free(s->esp);
     vpxi_free(s);
 }
