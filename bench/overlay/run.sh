@@ -59,6 +59,7 @@ tun = vpxi0
 ipv4 = $4
 listen = $2:10500
 esp = $esp
+dh = ${BENCH_DH:-p256 modp2048}
 
 [peer bench peer]
 pubkey = $dir/$([ "$1" = a ] && echo b || echo a).pub

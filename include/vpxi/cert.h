@@ -165,7 +165,7 @@ int vpxi_seq_merge(struct vpxi_sx *sx, struct vpxi_seq *seq,
  * the signer is the issuer, the signature verifies with the issuer's key
  * (taken from the certificate, or from keys[] when the issuer is a hash).
  * The result is cached in c->sig_status. 0, VPXI_ERR_BAD_SIG,
- * VPXI_ERR_UNKNOWN_KEY or VPXI_ERR_NO_CHAIN (no signature). cache (may be
+ * VPXI_ERR_UNKNOWN_KEY or VPXI_ERR_NO_SIGNATURE. cache (may be
  * NULL) supplies and receives imported issuer keys.
  */
 int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t nkeys,

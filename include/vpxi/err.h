@@ -59,7 +59,8 @@ enum vpxi_err {
     VPXI_ERR_NOSPACE = -42,        /* no space left on device */
     VPXI_ERR_PERM = -43,           /* operation not permitted */
     VPXI_ERR_PROTOCOL = -44,       /* peer violated the protocol */
-    VPXI_ERR_MIN = -44
+    VPXI_ERR_NO_SIGNATURE = -45,   /* a certificate without its signature */
+    VPXI_ERR_MIN = -45
 };
 
 /* Returns a static, human-readable description of an error code (never NULL). */

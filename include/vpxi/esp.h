@@ -91,6 +91,15 @@ int vpxi_esp_seal(struct vpxi_esp_out *sa, uint8_t next_header, const uint8_t *i
 void vpxi_esp_out_set_limits(struct vpxi_esp_out *sa, uint64_t soft_packets,
                              uint64_t hard_packets, uint64_t soft_bytes, uint64_t hard_bytes);
 bool vpxi_esp_out_soft_expired(const struct vpxi_esp_out *sa);
+/*
+ * 32-bit sequence numbers instead of ESN (esn = false): the high half enters
+ * neither the GCM AAD nor the HMAC, and the SA ends at 2^32 - 1 packets (soft
+ * limit 2^24 earlier). RFC 7402 makes ESN mandatory for HIP, and it is the
+ * default; this mode exists for peers and analysers without ESN support
+ * (tshark 4.0 cannot verify ESN ICVs). Both ends must agree. Call before the
+ * first packet.
+ */
+void vpxi_esp_out_set_esn(struct vpxi_esp_out *sa, bool esn);
 uint64_t vpxi_esp_out_seq(const struct vpxi_esp_out *sa); /* last sequence number used */
 uint32_t vpxi_esp_out_spi(const struct vpxi_esp_out *sa);
 const struct vpxi_esp_stats *vpxi_esp_out_stats(const struct vpxi_esp_out *sa);
@@ -112,6 +121,8 @@ void vpxi_esp_in_free(struct vpxi_esp_in *sa);
  */
 int vpxi_esp_open(struct vpxi_esp_in *sa, uint8_t *pkt, size_t len, uint8_t **inner,
                   size_t *inner_len, uint8_t *next_header) VPXI_WUR;
+/* See vpxi_esp_out_set_esn(). */
+void vpxi_esp_in_set_esn(struct vpxi_esp_in *sa, bool esn);
 uint32_t vpxi_esp_in_spi(const struct vpxi_esp_in *sa);
 uint64_t vpxi_esp_in_highest(const struct vpxi_esp_in *sa); /* highest authenticated seq */
 const struct vpxi_esp_stats *vpxi_esp_in_stats(const struct vpxi_esp_in *sa);

@@ -62,6 +62,7 @@ static const struct err_text err_table[] = {
     [-VPXI_ERR_NOSPACE] = { "VPXI_ERR_NOSPACE", "no space left on device" },
     [-VPXI_ERR_PERM] = { "VPXI_ERR_PERM", "operation not permitted" },
     [-VPXI_ERR_PROTOCOL] = { "VPXI_ERR_PROTOCOL", "protocol violation by the peer" },
+    [-VPXI_ERR_NO_SIGNATURE] = { "VPXI_ERR_NO_SIGNATURE", "certificate has no signature" },
 };
 
 static const struct err_text *lookup(int err)

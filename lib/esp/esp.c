@@ -54,6 +54,8 @@ enum esp_sizes {
     ESP_TRAILER_LEN = 2,  /* Pad Length, Next Header */
     ESP_ICV_LEN = 16,     /* HMAC-SHA-256-128 and the GCM tag alike */
     ESP_ESN_HIGH_LEN = 4, /* Seq high, appended to the ICV input */
+    ESP_SEQ32_MAX = 0xffffffffu,   /* last packet of a 32-bit-sequence SA */
+    ESP_SEQ32_MARGIN = 1u << 24,   /* its soft limit comes this much earlier */
     ESP_GCM_KEY_LEN = 16, /* AES-128 */
     ESP_GCM_SALT_LEN = 4, /* RFC 4106 salt, after the key in KEYMAT */
     ESP_GCM_IV_LEN = 8,   /* explicit IV on the wire */
@@ -80,6 +82,7 @@ static const uint64_t hard_bytes_default = UINT64_C(1) << 56;
 
 /* The keyed contexts of one SA; which ones exist depends on the suite. */
 struct xform {
+    bool no_esn;            /* 32-bit sequence numbers: no high half anywhere */
     struct vpxi_gcm *gcm;
     uint8_t salt[ESP_GCM_SALT_LEN];
     struct vpxi_cbc *cbc;
@@ -137,7 +140,7 @@ static int hmac_icv(struct xform *x, const uint8_t *pkt, size_t covered, uint64_
     struct vpxi_iov iov[2] = { { pkt, covered }, { high, sizeof(high) } };
 
     put_esn_high(high, seq);
-    return vpxi_hmac_ctx_mac(x->hmac, iov, 2, icv);
+    return vpxi_hmac_ctx_mac(x->hmac, iov, x->no_esn ? 1 : 2, icv);
 }
 
 static int hmac_append(struct xform *x, uint8_t *pkt, size_t covered, uint64_t seq)
@@ -232,16 +235,22 @@ static int gcm_init(struct xform *x, const struct vpxi_esp_keys *k, bool outboun
     return vpxi_gcm_new(k->enc, ESP_GCM_KEY_LEN, &x->gcm);
 }
 
-/* nonce = salt || IV; AAD = SPI || Seq high || Seq low */
-static void gcm_nonce_aad(const struct xform *x, const uint8_t *pkt, uint64_t seq,
-                          uint8_t nonce[static VPXI_GCM_NONCE_LEN],
-                          uint8_t aad[static ESP_GCM_AAD_LEN])
+/* nonce = salt || IV; AAD = SPI || Seq high || Seq low (ESN), or SPI || Seq
+ * (32-bit sequence numbers, RFC 4106 5). Returns the AAD length. */
+static size_t gcm_nonce_aad(const struct xform *x, const uint8_t *pkt, uint64_t seq,
+                            uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                            uint8_t aad[static ESP_GCM_AAD_LEN])
 {
     memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
     memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
+    if (x->no_esn) {
+        memcpy(aad, pkt, VPXI_ESP_HDR_LEN);
+        return VPXI_ESP_HDR_LEN;
+    }
     memcpy(aad, pkt, ESP_SEQ_OFF);
     put_esn_high(aad + ESP_SEQ_OFF, seq);
     memcpy(aad + ESP_SEQ_OFF + ESP_ESN_HIGH_LEN, pkt + ESP_SEQ_OFF, ESP_SEQ_LEN);
+    return ESP_GCM_AAD_LEN;
 }
 
 static int gcm_seal(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
@@ -249,10 +258,12 @@ static int gcm_seal(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
     uint8_t nonce[VPXI_GCM_NONCE_LEN], aad[ESP_GCM_AAD_LEN];
     uint8_t *ct = pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN;
 
+    size_t aadlen;
+
     /* the explicit IV is the sequence number: unique under the key */
     vpxi_put_be64(pkt + VPXI_ESP_HDR_LEN, seq);
-    gcm_nonce_aad(x, pkt, seq, nonce, aad);
-    return vpxi_gcm_seal(x->gcm, nonce, aad, sizeof(aad), ct, ctlen, ct, ct + ctlen, ESP_ICV_LEN);
+    aadlen = gcm_nonce_aad(x, pkt, seq, nonce, aad);
+    return vpxi_gcm_seal(x->gcm, nonce, aad, aadlen, ct, ctlen, ct, ct + ctlen, ESP_ICV_LEN);
 }
 
 static int gcm_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
@@ -260,8 +271,9 @@ static int gcm_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
     uint8_t nonce[VPXI_GCM_NONCE_LEN], aad[ESP_GCM_AAD_LEN];
     uint8_t *ct = pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN;
 
-    gcm_nonce_aad(x, pkt, seq, nonce, aad);
-    return vpxi_gcm_open(x->gcm, nonce, aad, sizeof(aad), ct, ctlen, ct, ct + ctlen, ESP_ICV_LEN);
+    size_t aadlen = gcm_nonce_aad(x, pkt, seq, nonce, aad);
+
+    return vpxi_gcm_open(x->gcm, nonce, aad, aadlen, ct, ctlen, ct, ct + ctlen, ESP_ICV_LEN);
 }
 
 /* Indexed by RFC 7402 suite ID; bounds-checked by suite_of(). */
@@ -405,11 +417,36 @@ void vpxi_esp_out_free(struct vpxi_esp_out *sa)
     vpxi_freezero(sa, sizeof(*sa));
 }
 
+void vpxi_esp_out_set_esn(struct vpxi_esp_out *sa, bool esn)
+{
+    if (sa->seq)
+        vpxi_misuse("vpxi_esp_out_set_esn: SA already in use");
+    sa->x.no_esn = !esn;
+    if (!esn)
+        vpxi_esp_out_set_limits(sa, sa->soft_packets, sa->hard_packets, sa->soft_bytes,
+                                sa->hard_bytes); /* re-applies the 2^32 cap */
+}
+
+void vpxi_esp_in_set_esn(struct vpxi_esp_in *sa, bool esn)
+{
+    if (vpxi_esp_in_highest(sa))
+        vpxi_misuse("vpxi_esp_in_set_esn: SA already in use");
+    sa->x.no_esn = !esn;
+}
+
 void vpxi_esp_out_set_limits(struct vpxi_esp_out *sa, uint64_t soft_packets, uint64_t hard_packets,
                              uint64_t soft_bytes, uint64_t hard_bytes)
 {
     if (soft_packets > hard_packets || soft_bytes > hard_bytes)
         vpxi_misuse("vpxi_esp_out_set_limits: soft limit above hard limit");
+    if (sa->x.no_esn) {
+        /* 32-bit sequence numbers never wrap: the SA ends before 2^32, and
+         * asks for a rekey 2^24 packets earlier */
+        if (hard_packets > ESP_SEQ32_MAX)
+            hard_packets = ESP_SEQ32_MAX;
+        if (soft_packets > hard_packets - ESP_SEQ32_MARGIN)
+            soft_packets = hard_packets - ESP_SEQ32_MARGIN;
+    }
     sa->soft_packets = soft_packets;
     sa->hard_packets = hard_packets;
     sa->soft_bytes = soft_bytes;
@@ -577,7 +614,13 @@ static int precheck(struct vpxi_esp_in *sa, const uint8_t *pkt, size_t len, size
         *drop = &sa->stats.drop_auth;
         return VPXI_ERR_BAD_MAC;
     }
-    if (!vpxi_replay_esn(&sa->win, vpxi_get_be32(pkt + ESP_SEQ_OFF), seq)) {
+    if (sa->x.no_esn) {
+        /* 32-bit sequence numbers: the number is what travels */
+        if ((*seq = vpxi_get_be32(pkt + ESP_SEQ_OFF)) == 0) {
+            *drop = &sa->stats.drop_old;
+            return VPXI_ERR_REPLAY;
+        }
+    } else if (!vpxi_replay_esn(&sa->win, vpxi_get_be32(pkt + ESP_SEQ_OFF), seq)) {
         *drop = &sa->stats.drop_old;
         return VPXI_ERR_REPLAY;
     }

@@ -93,9 +93,18 @@ int hip_consume_i1(struct vpxi_hip_host *h, const struct hip_msg *m,
     size_t n;
     int r;
 
-    /* state: simultaneous I1s, only the greater HIT answers (RFC 7401 6.7) */
-    if (a && a->state == VPXI_HS_I1_SENT && !hip_hit_greater(h->hit, m->shit))
+    /* state: simultaneous I1s, only the greater HIT answers (RFC 7401 6.7).
+     * The lower one relies on its own I1, which may have left before the
+     * peer was listening (two daemons starting together): the peer's I1
+     * shows it is up now, so our retransmission is brought forward to now
+     * instead of waiting for the timeout. At most one resend per I1
+     * received: no amplification. */
+    if (a && a->state == VPXI_HS_I1_SENT && !hip_hit_greater(h->hit, m->shit)) {
+        struct hip_assoc *ma = hip_assoc_find(h, m->shit);
+        if (ma && ma->rtx.next != INT64_MAX && ma->rtx.next > now)
+            ma->rtx.next = now;
         return hip_drop(h, VPXI_HIP_DROP_TIE_BREAK, VPXI_ERR_BAD_STATE);
+    }
     if (!g->valid)
         return VPXI_ERR_INTERNAL;
     /* DH: our most preferred group the Initiator offers, else our first */

@@ -414,7 +414,7 @@ static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, s
     int r = VPXI_ERR_BAD_FORMAT;
 
     if (!sig)
-        return VPXI_ERR_NO_CHAIN;
+        return VPXI_ERR_NO_SIGNATURE;
     if (sig->len != 4)
         return VPXI_ERR_BAD_FORMAT;
     h = vpxi_sexp_nth(sig, 1);
@@ -642,6 +642,24 @@ int vpxi_cert_issue(struct vpxi_sx *sx, const struct vpxi_cert_params *p, struct
         return VPXI_ERR_UNSUPPORTED;
     if ((r = vpxi_tag_check(p->tag)) != 0)
         return r;
+    if (p->subject) {
+        /* never sign a subject no reader would accept */
+        struct vpxi_sx *tmp = vpxi_sx_new();
+        struct vpxi_subject chk;
+        const uint8_t *c;
+        size_t clen;
+        struct vpxi_sexp *n;
+        if (!tmp)
+            return VPXI_ERR_NOMEM;
+        r = vpxi_sexp_canonical(tmp, p->subject, &c, &clen);
+        if (r == 0)
+            r = vpxi_sexp_parse_canonical(tmp, c, clen, NULL, &n, NULL);
+        if (r == 0)
+            r = subject_parse(tmp, n, 0, &chk);
+        vpxi_sx_free(tmp);
+        if (r)
+            return r;
+    }
     if ((r = principal_expr(sx, p->issuer, p->issuer_as_hash, &iss)) != 0 ||
         (r = valid_expr(sx, &p->valid, &valid)) != 0)
         return r;

@@ -60,6 +60,9 @@ struct search {
     int fail;
     int fail_cert;
     int fail_depth;
+    bool fail_dead_end; /* only "no certificate continues here": the in-order
+                           diagnosis names the fault better */
+    bool diag_weak;     /* the in-order diagnosis only found the order wrong */
     char why[256];
 };
 
@@ -72,6 +75,7 @@ static void record(struct search *s, int code, int cert, int depth, const char *
 
     if (s->fail && depth <= s->fail_depth)
         return;
+    s->fail_dead_end = false;
     s->fail = code;
     s->fail_cert = cert;
     s->fail_depth = depth;
@@ -148,15 +152,16 @@ static int join(struct search *s, const struct edge *e, const struct partial *su
     char b[32];
     int r;
 
+    int next = sub->nused ? (int)sub->used[0] : e->cert;
+
     memset(out, 0, sizeof(*out));
     if ((r = vpxi_tag_intersect(s->sx, e->tag, sub->tag, &t)) != 0) {
-        record(s, r, e->cert, depth, "%s: tag intersection with the rest of the chain is %s",
-               who(e->cert, b), r == VPXI_ERR_TAG_EMPTY ? "empty" : "malformed");
+        record(s, r, next, depth + 1, "%s: tag intersection with the chain is %s",
+               who(next, b), r == VPXI_ERR_TAG_EMPTY ? "empty" : "malformed");
         return r;
     }
     if ((r = vpxi_validity_intersect(&e->valid, &sub->valid, &out->valid)) != 0) {
-        record(s, r, e->cert, depth, "%s: validity is disjoint from the rest of the chain",
-               who(e->cert, b));
+        record(s, r, next, depth + 1, "%s: validity is disjoint from the chain", who(next, b));
         return r;
     }
     out->tag = t;
@@ -199,7 +204,7 @@ static int principal_reduce(struct search *s, const struct edge *e,
             continue;
         any = true;
         if (!e->propagate) {
-            record(s, VPXI_ERR_NO_DELEGATION, (int)i, depth + 1,
+            record(s, VPXI_ERR_NO_DELEGATION, e->cert, depth + 1,
                    "%s has no (propagate), so certificate %zu may not follow it",
                    who(e->cert, b), i + 1);
             continue;
@@ -226,11 +231,14 @@ static int principal_reduce(struct search *s, const struct edge *e,
         if (r == 0 && join(s, e, &sub, depth, out) == 0)
             return 0;
     }
-    if (!any)
+    if (!any) {
         record(s, VPXI_ERR_NOT_AUTHORIZED, e->cert, depth,
                "%s ends at a subject that is neither the requester nor the issuer of "
                "another certificate",
                who(e->cert, b));
+        if (s->fail == VPXI_ERR_NOT_AUTHORIZED && s->fail_depth == depth)
+            s->fail_dead_end = true;
+    }
     return VPXI_ERR_NOT_AUTHORIZED;
 }
 
@@ -333,9 +341,12 @@ static int diagnose(struct search *s, struct vpxi_reduce_result *res)
     for (size_t i = 0; i < req->ncerts; i++)
         if (req->certs[i]->subject.kind == VPXI_SUBJECT_THRESHOLD)
             return 0;
-    if ((ent = acl_entry_for(req->acl, &req->certs[0]->issuer)) == NULL)
+    if ((ent = acl_entry_for(req->acl, &req->certs[0]->issuer)) == NULL) {
+        /* weak: may only mean the certificates were given in another order */
+        s->diag_weak = true;
         return diag_fail(res, VPXI_ERR_NOT_AUTHORIZED, 0,
                          "the issuer of certificate 1 is not trusted by the ACL");
+    }
     if (!ent->propagate)
         return diag_fail(res, VPXI_ERR_NO_DELEGATION, 0,
                          "the ACL entry for the issuer of certificate 1 has no (propagate)");
@@ -418,7 +429,17 @@ int vpxi_reduce(struct vpxi_sx *sx, const struct vpxi_reduce_req *req,
         res->nused = p.nused;
         return 0;
     }
-    if ((r = diagnose(&s, res)) != 0)
+    /* A specific fault found on the way wins; a dead end is better explained
+     * by walking the certificates in the order they were presented, and a
+     * structural fault there (disjoint validity, say) outranks "not valid
+     * now". */
+    if (s.fail && !s.fail_dead_end && s.fail != VPXI_ERR_EXPIRED &&
+        s.fail != VPXI_ERR_NOT_YET_VALID) {
+        res->bad_cert = s.fail_cert;
+        snprintf(res->why, sizeof(res->why), "%s", s.why);
+        return s.fail;
+    }
+    if ((r = diagnose(&s, res)) != 0 && !(s.diag_weak && s.fail && !s.fail_dead_end))
         return r;
     if (s.fail) {
         res->bad_cert = s.fail_cert;

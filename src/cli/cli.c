@@ -243,6 +243,7 @@ int64_t cli_now(void)
         long long v = strtoll(fake, &end, 10);
         if (*end == '\0')
             return (int64_t)v;
+        cli_err("VPXI_NOW='%s' ignored: expected seconds since 1970 (e.g. 1790000000)", fake);
     }
     return (int64_t)time(NULL);
 }

@@ -30,8 +30,9 @@ static const char usage[] =
     "         Reduce the certificates against the ACL; print the 5-tuple and exit 0\n"
     "         only if the chain authorizes now (and grants --tag, when given).\n"
     "  join   [-s FORM] [--force] -o OUT FILE...  Concatenate sequences into one.\n"
-    "  acl    --subject PUBFILE --tag SEXP [--propagate] [--not-before TIME]\n"
-    "         [--not-after TIME] [--comment TEXT] [--append] [--force] -o ACLFILE\n"
+    "  acl    (--subject PUBFILE | --subject-sexp SEXP) --tag SEXP [--propagate]\n"
+    "         [--not-before TIME] [--not-after TIME] [--comment TEXT] [--append]\n"
+    "         [-s FORM] [--force] -o ACLFILE\n"
     "         Write (or append to) an ACL with one entry for the subject.\n"
     "\n"
     "TIME is an SPKI date YYYY-MM-DD_HH:MM:SS (UTC), 'now', or relative to now:\n"
@@ -119,9 +120,10 @@ static int parse_args(int argc, char **argv, struct cert_args *a)
 
 static int parse_time_opt(const char *what, const char *s, int64_t *t)
 {
-    if (vpxi_time_parse(s, cli_now(), t) != 0)
-        return cli_err("%s '%s': expected YYYY-MM-DD_HH:MM:SS, now, or +N[smhdw] / -N[smhdw]",
-                       what, s);
+    if (vpxi_time_parse(s, cli_now(), t) != 0) {
+        cli_err("%s '%s': expected YYYY-MM-DD_HH:MM:SS, now, or +N[smhdw] / -N[smhdw]", what, s);
+        return CLI_USAGE;
+    }
     return 0;
 }
 
@@ -130,9 +132,9 @@ static int read_validity(const struct cert_args *a, struct vpxi_validity *v)
     v->not_before = VPXI_TIME_MIN;
     v->not_after = VPXI_TIME_MAX;
     if (a->nb && parse_time_opt("--not-before", a->nb, &v->not_before))
-        return CLI_FAIL;
+        return CLI_USAGE;
     if (a->na && parse_time_opt("--not-after", a->na, &v->not_after))
-        return CLI_FAIL;
+        return CLI_USAGE;
     if (v->not_before > v->not_after)
         return cli_err("--not-before is later than --not-after");
     return 0;
@@ -143,9 +145,16 @@ static int load_key(const char *path, bool priv, struct vpxi_key **k)
     int r = priv ? vpxi_key_load_private(path, k) : vpxi_key_load(path, k);
 
     if (r == VPXI_ERR_KEY_PERMS)
-        return cli_err("%s: private key file is readable by group or others; "
+        return cli_err("%s: private key file is accessible by group or others; "
                        "run: chmod 600 %s",
                        path, path);
+    if (r == VPXI_ERR_UNSUPPORTED)
+        return cli_err("%s: unsupported key (vpxi reads unencrypted PKCS#8 PEM and SPKI "
+                       "public keys: ECDSA P-256, Ed25519, RSA)",
+                       path);
+    if (r == VPXI_ERR_BAD_KEY && priv)
+        return cli_err("%s: not a private key (the issuer signs: give its private key file)",
+                       path);
     if (r)
         return cli_err_r(r, "%s", path);
     return 0;

@@ -13,7 +13,7 @@
 #include "cli.h"
 
 static const char usage[] =
-    "sexp [-s canonical|advanced|transport] [--hash sha256|sha1|sha512] [FILE]\n"
+    "sexp [-s canonical|advanced|transport] [--hash sha256|sha384|sha512|sha1] [FILE]\n"
     "\n"
     "Reads one S-expression in any form (canonical, advanced or {transport})\n"
     "from FILE or standard input and writes it in the chosen form (default\n"
@@ -46,8 +46,10 @@ int cmd_sexp(int argc, char **argv)
             break;
         case 'H':
             halg = vpxi_hash_from_name((const uint8_t *)optarg, strlen(optarg));
-            if (halg == VPXI_HASH_NONE)
-                return cli_err("unknown hash '%s'", optarg);
+            if (halg == VPXI_HASH_NONE) {
+                cli_err("unknown hash '%s' (sha256, sha384, sha512, sha1)", optarg);
+                return CLI_USAGE;
+            }
             break;
         case 'h':
             printf("usage: %s %s", cli_prog, usage);

@@ -39,6 +39,7 @@ enum kind {
     K_CHAIN,   /* appended path (repeatable) */
     K_IFNAME,  /* interface name */
     K_LINK,    /* encrypt | integrity | clear */
+    K_BOOL,    /* yes | no */
 };
 
 struct keyword {
@@ -90,14 +91,16 @@ static const struct keyword keywords[] = {
       "puzzle difficulty (raised automatically under load)" },
     { "rekey-time", S_OVERLAY, K_SECS, O(rekey_seconds), 0, -1, 10, 86400 * 30, "1h",
       "rekey an SA after this age" },
-    { "rekey-packets", S_OVERLAY, K_U64, O(rekey_packets), 0, -1, 1000, 0, "1G",
+    { "rekey-packets", S_OVERLAY, K_U64, O(rekey_packets), 0, -1, 1000, 1ULL << 48, "1G",
       "rekey an SA after this many packets" },
-    { "rekey-bytes", S_OVERLAY, K_U64, O(rekey_bytes), 0, -1, 1000000, 0, "1T",
+    { "rekey-bytes", S_OVERLAY, K_U64, O(rekey_bytes), 0, -1, 1000000, 1ULL << 56, "1T",
       "rekey an SA after this many bytes" },
     { "renew-check", S_OVERLAY, K_SECS, O(renew_check_seconds), 0, -1, 1, 86400, "5s",
       "how often chain files are checked for renewed certificates" },
     { "threads", S_OVERLAY, K_UINT, O(threads), 0, -1, 0, 64, "0",
       "datapath threads per direction (0: automatic)" },
+    { "esp-esn", S_OVERLAY, K_BOOL, O(esn), 0, -1, 0, 0, "yes",
+      "64-bit ESP sequence numbers (RFC 7402); 'no' for peers or tools without ESN" },
 
     { "hit", S_PEER, K_HIT, P(hit), 0, P(has_hit), 0, 0, NULL, "peer HIT" },
     { "pubkey", S_PEER, K_PATH, P(keyfile), 0, -1, 0, 0, "", "peer public key file" },
@@ -331,8 +334,9 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
         *(unsigned *)field = (unsigned)x;
         return 0;
     case K_U64:
-        if (parse_u64(v, &x) != 0 || x < k->min) {
-            snprintf(why, wlen, "expected a count of at least %lu (suffixes k, M, G, T)", k->min);
+        if (parse_u64(v, &x) != 0 || x < k->min || (k->max && x > k->max)) {
+            snprintf(why, wlen, "expected a count from %lu to %lu (suffixes k, M, G, T)", k->min,
+                     k->max);
             return -1;
         }
         *(uint64_t *)field = x;
@@ -414,6 +418,17 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
         memcpy(o->chain[o->nchain++], v, strlen(v) + 1);
         return 0;
     }
+    case K_BOOL:
+        if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) {
+            *(bool *)field = true;
+            return 0;
+        }
+        if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off")) {
+            *(bool *)field = false;
+            return 0;
+        }
+        snprintf(why, wlen, "expected yes or no");
+        return -1;
     case K_LINK:
         if (strcmp(v, "encrypt") && strcmp(v, "integrity") && strcmp(v, "clear")) {
             snprintf(why, wlen, "expected encrypt, integrity or clear");
@@ -734,6 +749,9 @@ static void show_value(FILE *f, const struct keyword *k, unsigned section, const
     switch (k->kind) {
     case K_STR: case K_PATH: case K_SEXP: case K_IFNAME: case K_LINK:
         fprintf(f, "%s", (const char *)field);
+        break;
+    case K_BOOL:
+        fprintf(f, "%s", *(const bool *)field ? "yes" : "no");
         break;
     case K_UINT: case K_SECS:
         fprintf(f, "%u", *(const unsigned *)field);

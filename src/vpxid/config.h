@@ -79,6 +79,7 @@ struct cfg_overlay {
     uint64_t rekey_bytes;            /* ... or this many bytes */
     unsigned renew_check_seconds;    /* how often the chain files are checked for renewal */
     unsigned threads;                /* datapath threads (0 = auto) */
+    bool esn;                        /* 64-bit ESP sequence numbers (RFC 7402); both ends agree */
     struct cfg_peer *peers;
     size_t npeers;
     int line;

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """esp_scapy.py - decrypts captured vpxi ESP-in-UDP packets with scapy.
 
-Usage: esp_scapy.py PCAP KEYLOG
+Usage: esp_scapy.py PCAP KEYLOG [esn|noesn]
 
 KEYLOG holds vpxi's key log (tshark esp_sa lines). Every ESP datagram of
 PCAP is decrypted and authenticated by scapy's independent implementation
 (AES-GCM-16 with key||salt, or NULL / AES-CBC with HMAC-SHA-256-128; ESN
-with the high half 0); the inner packet must be IPv4 or IPv6. Prints
+with the high half 0, or 32-bit sequence numbers with "noesn"); the inner packet must be IPv4 or IPv6. Prints
 "ok N" with the number of packets verified, or the first failure and exits 1.
 """
 import sys
@@ -19,7 +19,7 @@ ENC = {'AES-GCM with 16 octet ICV [RFC4106]': 'AES-GCM', 'NULL': 'NULL',
 AUTH = {'NULL': 'NULL', 'HMAC-SHA-256-128 [RFC4868]': 'SHA2-256-128'}
 
 
-def load_sas(path):
+def load_sas(path, esn):
     sas = {}
     for line in open(path):
         f = [x.strip('"') for x in line.strip().split('","')]
@@ -28,8 +28,9 @@ def load_sas(path):
         spi = int(f[3], 16)
         ekey = bytes.fromhex(f[5][2:]) if f[5].startswith('0x') else b''
         akey = bytes.fromhex(f[7][2:]) if f[7].startswith('0x') else None
-        kw = dict(proto=ESP, spi=spi, crypt_algo=ENC[f[4]], auth_algo=AUTH[f[6]],
-                  esn_en=True, esn=0)
+        kw = dict(proto=ESP, spi=spi, crypt_algo=ENC[f[4]], auth_algo=AUTH[f[6]])
+        if esn:
+            kw.update(esn_en=True, esn=0)
         if ENC[f[4]] != 'NULL':
             kw['crypt_key'] = ekey
         if akey:
@@ -39,7 +40,7 @@ def load_sas(path):
 
 
 def main():
-    sas = load_sas(sys.argv[2])
+    sas = load_sas(sys.argv[2], len(sys.argv) < 4 or sys.argv[3] != 'noesn')
     n = 0
     for p in rdpcap(sys.argv[1]):
         if IP not in p or UDP not in p or p[UDP].dport != 10500:

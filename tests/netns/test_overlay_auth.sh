@@ -54,7 +54,7 @@ try_refused none "" "no certificate chain presented"
 try_refused forged forged.cert "signature"
 try_refused expired expired.cert "VPXI_ERR_EXPIRED"
 try_refused future future.cert "VPXI_ERR_NOT_YET_VALID"
-try_refused wrongtag wrongtag.cert "VPXI_ERR_TAG_EMPTY"
+try_refused wrongtag wrongtag.cert "does not grant"
 try_refused untrusted untrusted.cert "not trusted by the ACL"
 ok test "$(js 1 '.hip.drops | to_entries | map(select(.key | test("auth"))) | .[0].value')" -ge 6
 

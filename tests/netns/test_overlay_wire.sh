@@ -13,6 +13,11 @@
 #   - tshark, given vpxi's key log, decrypts every ESP packet with
 #     esp.icv_good == 1 and none bad;
 #   - scapy decrypts and authenticates every ESP packet of the capture.
+# tshark 4.0 has no extended sequence numbers (its esp_sa table has no ESN
+# field), so these runs use esp-esn = no (32-bit sequence numbers). The
+# default ESN mode (RFC 7402) is checked with AES-GCM as well: scapy
+# authenticates every packet (its GCM includes the ESN in the AAD), and
+# tshark must still decrypt every packet (it cannot check the ICV).
 . "$(dirname "$0")/lib.sh"
 nn_require_root
 nn_require vpxid vpxi jq tshark tcpdump ethtool nc /usr/bin/python3
@@ -22,7 +27,7 @@ export HOME=$NN_DIR/home   # tshark writes its profile under HOME
 mkdir -p "$HOME"
 
 nn_topology 2
-run_suite() { # run_suite NAME OVERLAY-EXTRA PEER-EXTRA EXPECTED-TRANSFORM
+run_suite() { # run_suite NAME OVERLAY-EXTRA PEER-EXTRA EXPECTED-TRANSFORM [esn]
     local name=$1
     echo "--- $name"
     rm -f "$NN_DIR"/n?.* "$NN_DIR"/keys*.txt "$NN_DIR"/H.*
@@ -66,16 +71,27 @@ run_suite() { # run_suite NAME OVERLAY-EXTRA PEER-EXTRA EXPECTED-TRANSFORM
     bad=$(awk -F'\t' '$3 == "1"' "$NN_DIR/$name.esp" | wc -l)
     echo "$name: tshark: $total ESP packets, icv_good $good, icv_bad $bad"
     ok test "$total" -gt 50
-    eq "$good" "$total" "$name: every ESP packet authenticates in tshark"
-    eq "$bad" 0 "$name: no bad ICV in tshark"
+    if [ "${5:-}" = esn ]; then
+        # ICVs not checkable by tshark 4.0; decryption must still work: every
+        # packet shows its inner IP header
+        local inner
+        inner=$("${ts[@]}" -o esp.enable_encryption_decode:TRUE "${uat[@]}" -Y 'esp && (ip.version == 4 && ip.src == 100.64.0.0/10 || ipv6.src == 2001:20::/28)' 2>/dev/null | wc -l)
+        eq "$inner" "$total" "$name: tshark decrypts every ESP packet to its inner IP packet"
+    else
+        eq "$good" "$total" "$name: every ESP packet authenticates in tshark"
+        eq "$bad" 0 "$name: no bad ICV in tshark"
+    fi
     # scapy
     local sc
-    sc=$(/usr/bin/python3 "$HERE/esp_scapy.py" "$pcap" "$NN_DIR/$name.keys")
+    sc=$(/usr/bin/python3 "$HERE/esp_scapy.py" "$pcap" "$NN_DIR/$name.keys" "${5:-noesn}")
     echo "$name: scapy: $sc"
     eq "$sc" "ok $total" "$name: scapy decrypts every ESP packet"
 }
 
-run_suite gcm "esp = aes128-gcm16" "" aes128-gcm16
-run_suite cbc "esp = aes128-cbc-sha256" "" aes128-cbc-sha256
-run_suite integrity "" "link = integrity" null-sha256
+run_suite gcm "esp = aes128-gcm16
+esp-esn = no" "" aes128-gcm16
+run_suite cbc "esp = aes128-cbc-sha256
+esp-esn = no" "" aes128-cbc-sha256
+run_suite integrity "esp-esn = no" "link = integrity" null-sha256
+run_suite gcm-esn "esp = aes128-gcm16" "" aes128-gcm16 esn
 nn_done

@@ -339,6 +339,19 @@ static void test_reduce_failures(void)
     issue(sx, x, u, "(vpxi v1)", false, NOW - 1, NOW + 100, &pool);
     CHECK_ERR(reduce(sx, acl, pool, u, NULL, NOW, &res), VPXI_ERR_NOT_AUTHORIZED);
 
+    /* out of order with a real fault: the fault is named, not the order */
+    pool = NULL;
+    issue(sx, h, u, "(vpxi v1)", false, NOW - 100, NOW - 10, &pool);
+    issue(sx, r, h, "(vpxi v1)", true, NOW - 100, NOW + 100, &pool);
+    CHECK_ERR(reduce(sx, acl, pool, u, NULL, NOW, &res), VPXI_ERR_EXPIRED);
+    CHECK_EQ(res.bad_cert, 0);
+    pool = NULL;
+    issue(sx, h, u, "(vpxi v1 member)", false, NOW - 100, NOW + 100, &pool);
+    issue(sx, r, h, "(vpxi v1 (* set member exec))", true, NOW - 100, NOW + 100, &pool);
+    CHECK_OK(reduce(sx, acl, pool, u, "(vpxi v1 member)", NOW, &res));
+    CHECK_ERR(reduce(sx, acl, pool, u, "(vpxi v1 exec)", NOW, &res), VPXI_ERR_NOT_AUTHORIZED);
+    CHECK(strstr(res.why, "does not grant") != NULL);
+
     /* an ACL entry without propagate cannot start a chain */
     pool = NULL;
     issue(sx, r, u, "(vpxi v1)", false, NOW - 1, NOW + 100, &pool);
@@ -390,6 +403,26 @@ static void test_threshold(void)
     CHECK_OK(reduce(sx, acl, pool, u, "(image hep-sim)", NOW, &res));
     CHECK_EQ(res.tuple.valid.not_after, NOW + 500);
     CHECK_EQ(res.nused, 3);
+
+    /* a k-of-n subject in the ACL itself: two of A, B, C must delegate */
+    {
+        struct vpxi_sexp *an;
+        struct vpxi_acl *tacl;
+        struct vpxi_seq *p2 = NULL;
+        CHECK_OK(vpxi_sexp_build(sx, &an,
+                                 "(acl (entry (subject (k-of-n \"2\" \"3\" %S %S %S)) (propagate) "
+                                 "(tag (image (*)))))",
+                                 ka, kb, kc));
+        vpxi_wr_init_dyn(&w, 0);
+        CHECK_OK(vpxi_sexp_write_canonical(an, &w));
+        CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &an, NULL));
+        vpxi_wr_clear(&w);
+        CHECK_OK(vpxi_acl_parse(sx, an, &tacl));
+        issue(sx, b, u, "(image hep-sim)", false, NOW - 10, NOW + 500, &p2);
+        CHECK_ERR(reduce(sx, tacl, p2, u, "(image hep-sim)", NOW, &res), VPXI_ERR_THRESHOLD);
+        issue(sx, a, u, "(image hep-sim)", false, NOW - 10, NOW + 500, &p2);
+        CHECK_OK(reduce(sx, tacl, p2, u, "(image hep-sim)", NOW, &res));
+    }
     vpxi_key_put(root);
     vpxi_key_put(a);
     vpxi_key_put(b);

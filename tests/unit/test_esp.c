@@ -1265,6 +1265,54 @@ static int emit_pcap(const char *dir)
     return (fclose(pc) | fclose(pn) | fclose(kf) | fclose(ex)) != 0;
 }
 
+/* 32-bit sequence numbers: both ends must agree; the SA ends before 2^32. */
+static void test_no_esn(void)
+{
+    static const unsigned sl[] = { VPXI_ESP_AES128GCM16, VPXI_ESP_NULL_SHA256,
+                                       VPXI_ESP_AES128CBC_SHA256 };
+    for (size_t i = 0; i < 3; i++) {
+        struct vpxi_esp_keys k;
+        struct vpxi_esp_out *o;
+        struct vpxi_esp_in *in, *in_esn;
+        uint8_t inner[100], pkt[200], copy[200], *got, nh;
+        size_t n, glen;
+
+        memset(&k, 0, sizeof(k));
+        k.enc_len = vpxi_esp_enc_key_len(sl[i]);
+        k.auth_len = vpxi_esp_auth_key_len(sl[i]);
+        memset(k.enc, 0x11, k.enc_len);
+        memset(k.auth, 0x22, k.auth_len);
+        memset(inner, 0x45, sizeof(inner));
+        CHECK_OK(vpxi_esp_out_new(sl[i], 0x1234, &k, &o));
+        CHECK_OK(vpxi_esp_in_new(sl[i], 0x1234, &k, &in));
+        CHECK_OK(vpxi_esp_in_new(sl[i], 0x1234, &k, &in_esn));
+        vpxi_esp_out_set_esn(o, false);
+        vpxi_esp_in_set_esn(in, false);
+        CHECK_OK(vpxi_esp_seal(o, VPXI_ESP_NH_IPV4, inner, sizeof(inner), pkt, sizeof(pkt), &n));
+        memcpy(copy, pkt, n);
+        /* an ESN receiver computes another ICV: refused */
+        CHECK_ERR(vpxi_esp_open(in_esn, copy, n, &got, &glen, &nh), VPXI_ERR_BAD_MAC);
+        CHECK_OK(vpxi_esp_open(in, pkt, n, &got, &glen, &nh));
+        CHECK(glen == sizeof(inner) && !memcmp(got, inner, glen));
+        /* the same packet again: a replay */
+        memcpy(pkt, copy, n);
+        CHECK_ERR(vpxi_esp_open(in, pkt, n, &got, &glen, &nh), VPXI_ERR_REPLAY);
+        /* sequence number 0 never exists */
+        vpxi_put_be32(copy + 4, 0);
+        CHECK_ERR(vpxi_esp_open(in, copy, n, &got, &glen, &nh), VPXI_ERR_REPLAY);
+        /* limits are capped below 2^32 whatever is asked */
+        vpxi_esp_out_set_limits(o, UINT64_MAX / 2, UINT64_MAX, UINT64_MAX / 2, UINT64_MAX);
+        o->seq = 0xffffffffULL - (1u << 24);
+        CHECK(vpxi_esp_out_soft_expired(o));
+        o->seq = 0xffffffffULL;
+        CHECK_ERR(vpxi_esp_seal(o, VPXI_ESP_NH_IPV4, inner, sizeof(inner), pkt, sizeof(pkt), &n),
+                  VPXI_ERR_LIMIT);
+        vpxi_esp_out_free(o);
+        vpxi_esp_in_free(in);
+        vpxi_esp_in_free(in_esn);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--emit-vectors") == 0)
@@ -1289,5 +1337,6 @@ int main(int argc, char **argv)
     RUN(test_keylog);
     RUN(test_cbc_ivs);
     RUN(test_alloc_failures);
+    RUN(test_no_esn);
     T_DONE();
 }

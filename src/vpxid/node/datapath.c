@@ -90,6 +90,62 @@ static void ask_connect(struct overlay *ov, struct peer *p)
     msgq_push(&ov->q, MSG_CONNECT, p->hit, 0, NULL, NULL, 0);
 }
 
+/* Holds a packet for a peer whose association is forming; false if full. */
+static bool pend_push(struct peer *p, const uint8_t *pkt, size_t len)
+{
+    bool ok = false;
+
+    if (len > NODE_PENDING_LEN)
+        return false;
+    pthread_mutex_lock(&p->pend_lock);
+    if (!p->pend)
+        p->pend = vpxi_malloc(NODE_PENDING_MAX * NODE_PENDING_LEN); /* once per peer */
+    if (p->pend && p->pend_n < NODE_PENDING_MAX) {
+        memcpy(p->pend + p->pend_n * NODE_PENDING_LEN, pkt, len);
+        p->pend_len[p->pend_n++] = (uint16_t)len;
+        ok = true;
+    }
+    pthread_mutex_unlock(&p->pend_lock);
+    return ok;
+}
+
+void datapath_drop_pending(struct peer *p)
+{
+    pthread_mutex_lock(&p->pend_lock);
+    ctr_add(&p->st.tx_no_sa, p->pend_n);
+    p->pend_n = 0;
+    pthread_mutex_unlock(&p->pend_lock);
+}
+
+void datapath_flush_pending(struct overlay *ov, struct peer *p)
+{
+    uint8_t out[NODE_PENDING_LEN + VPXI_ESP_OVERHEAD_MAX];
+    struct sa_out *sa;
+    size_t n;
+
+    pthread_mutex_lock(&p->pend_lock);
+    pthread_rwlock_rdlock(&ov->lock);
+    if ((sa = p->out) != NULL) {
+        for (unsigned i = 0; i < p->pend_n; i++) {
+            const uint8_t *pkt = p->pend + i * NODE_PENDING_LEN;
+            int r;
+            pthread_mutex_lock(&sa->lock);
+            r = vpxi_esp_seal(sa->esp, (pkt[0] >> 4) == 4 ? VPXI_ESP_NH_IPV4 : VPXI_ESP_NH_IPV6,
+                              pkt, p->pend_len[i], out, sizeof(out), &n);
+            pthread_mutex_unlock(&sa->lock);
+            if (r || udp_send(&ov->udp, &p->addr, out, n, n) != 0) {
+                ctr_add(&p->st.tx_seal_err, 1);
+                continue;
+            }
+            ctr_add(&p->st.tx_packets, 1);
+            ctr_add(&p->st.tx_bytes, p->pend_len[i]);
+        }
+        p->pend_n = 0;
+    }
+    pthread_rwlock_unlock(&ov->lock);
+    pthread_mutex_unlock(&p->pend_lock);
+}
+
 static void tx_one(struct tx_ctx *t, const uint8_t *pkt, size_t len)
 {
     struct overlay *ov = t->ov;
@@ -103,7 +159,10 @@ static void tx_one(struct tx_ctx *t, const uint8_t *pkt, size_t len)
         return;
     }
     if ((sa = p->out) == NULL) {
-        ctr_add(&p->st.tx_no_sa, 1);
+        if (pend_push(p, pkt, len))
+            ctr_add(&p->st.tx_queued, 1);
+        else
+            ctr_add(&p->st.tx_no_sa, 1);
         ask_connect(ov, p);
         return;
     }

@@ -43,6 +43,11 @@ enum node_limits {
     NODE_CERTS_MAX = 16,
     NODE_RECONNECT_MIN_MS = 250,
     NODE_RECONNECT_MAX_MS = 30000,
+    NODE_PENDING_MAX = 16,      /* packets held per peer while its association forms */
+    NODE_PENDING_LEN = 2048,    /* bytes per held packet (MTU <= 1920) */
+    NODE_RESPONDER_FLUSH_MS = 3,/* a responder holds its first packets this long after
+                                   R2 (or until the initiator's first ESP): earlier,
+                                   they could beat the R2 to an initiator without SAs */
 };
 
 typedef _Atomic uint64_t counter_t;
@@ -75,7 +80,8 @@ struct sa_in {
 
 struct peer_stats {
     counter_t tx_packets, tx_bytes, rx_packets, rx_bytes;
-    counter_t tx_no_sa;          /* packets to this peer dropped: no SA yet */
+    counter_t tx_queued;         /* held while the association formed, sent after */
+    counter_t tx_no_sa;          /* packets to this peer dropped: no SA, queue full */
     counter_t tx_seal_err;       /* SA at its hard limit or sealing failed */
     counter_t rx_spoofed;        /* inner source address not the peer's */
     counter_t rx_not_ours;       /* inner destination not our address */
@@ -100,6 +106,13 @@ struct peer {
     struct peer_stats st;
     atomic_int_fast64_t connect_asked_ms; /* last time the datapath asked to connect */
 
+    /* packets that arrived before the association: sent when it is up (the
+     * first ping or TCP SYN is not lost to the base exchange) */
+    pthread_mutex_t pend_lock;
+    uint8_t *pend;               /* NODE_PENDING_MAX * NODE_PENDING_LEN, on first use */
+    uint16_t pend_len[NODE_PENDING_MAX];
+    unsigned pend_n;
+
     /* control thread only */
     bool up;                     /* association established */
     bool connecting;
@@ -110,6 +123,7 @@ struct peer {
     struct timer expire;         /* fires when valid.not_after passes */
     struct timer rekey;          /* age-based rekey */
     struct timer reconnect;
+    struct timer flush;          /* responder: send held packets once R2 has landed */
     int64_t reconnect_ms;
     int64_t up_since_ms, last_rekey_ms;
     uint64_t rekeys;
@@ -191,5 +205,9 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w);
 /* datapath.c */
 int datapath_start(struct overlay *ov);
 void datapath_stop(struct overlay *ov);
+/* Seals and sends p's held packets on its new outbound SA (control thread,
+ * after installing SAs), or drops them (association failed). */
+void datapath_flush_pending(struct overlay *ov, struct peer *p);
+void datapath_drop_pending(struct peer *p);
 
 #endif

@@ -384,6 +384,11 @@ static int make_sas(struct overlay *ov, struct peer *p, const struct vpxi_hip_sa
     if (vpxi_esp_in_new(sa->suite, sa->spi_in, &sa->in, &(*in)->esp) != 0 ||
         vpxi_esp_out_new(sa->suite, sa->spi_out, &sa->out, &(*out)->esp) != 0)
         goto fail;
+    if (!c->esn) {
+        vpxi_esp_out_set_esn((*out)->esp, false);
+        vpxi_esp_in_set_esn((*in)->esp, false);
+    }
+    /* hard limit: four times the rekey point (config caps keep this in range) */
     vpxi_esp_out_set_limits((*out)->esp, c->rekey_packets, c->rekey_packets * 4, c->rekey_bytes,
                             c->rekey_bytes * 4);
     pthread_mutex_init(&(*out)->lock, NULL);
@@ -516,8 +521,18 @@ static void on_reconnect(struct loop *l, void *arg)
         peer_connect(p->ov, p);
 }
 
+static void on_flush(struct loop *l, void *arg)
+{
+    struct peer *p = arg;
+
+    (void)l;
+    if (p->up)
+        datapath_flush_pending(p->ov, p);
+}
+
 static void peer_init_timers(struct peer *p)
 {
+    timer_init(&p->flush, "peer.flush", on_flush, p);
     timer_init(&p->expire, "peer.expire", on_expire, p);
     timer_init(&p->rekey, "peer.rekey", on_rekey, p);
     timer_init(&p->reconnect, "overlay.connect", on_reconnect, p);
@@ -529,6 +544,7 @@ static void peer_cancel_timers(struct overlay *ov, struct peer *p)
     timer_cancel(ov->d->loop, &p->expire);
     timer_cancel(ov->d->loop, &p->rekey);
     timer_cancel(ov->d->loop, &p->reconnect);
+    timer_cancel(ov->d->loop, &p->flush);
 }
 
 static void peer_connect(struct overlay *ov, struct peer *p)
@@ -633,6 +649,9 @@ static void ev_established(struct overlay *ov, struct vpxi_hip_event *ev)
              ev->sa.spi_out, d);
     snprintf(p->last_event, sizeof(p->last_event), "established (%s)",
              ev->initiator ? "we initiated" : "peer initiated");
+    /* held packets: the initiator has R2, the peer has its SAs; the
+     * responder waits until the R2 (queued after this event) has landed */
+    timer_arm_in(ov->d->loop, &p->flush, ev->initiator ? 0 : NODE_RESPONDER_FLUSH_MS);
 }
 
 static void ev_rekeyed(struct overlay *ov, struct vpxi_hip_event *ev)
@@ -704,6 +723,7 @@ static void ev_closed(struct overlay *ov, struct vpxi_hip_event *ev, bool failed
     snprintf(p->last_event, sizeof(p->last_event), "%s: %s (notify %u)",
              failed ? "failed" : "closed", vpxi_hip_reason_name(ev->reason), ev->notify);
     p->up = p->connecting = false;
+    datapath_drop_pending(p);
     if (p->configured)
         schedule_reconnect(ov, p);
     else if (!failed)
@@ -829,6 +849,12 @@ static void on_msgs(struct loop *l, int fd, uint32_t events, void *arg)
             break;
         }
         case MSG_ESP_SEEN:
+            /* the peer sends on our SAs: it has them, release what we hold */
+            if ((p = peer_by_hit(ov, m.hit)) != NULL && p->up && timer_armed(&p->flush)) {
+                timer_cancel(ov->d->loop, &p->flush);
+                datapath_flush_pending(ov, p);
+            }
+            /* fall through */
         case MSG_ADDR:
             (void)vpxi_hip_esp_seen(ov->hip, m.hit, m.spi, &m.src, now_ms());
             break;
@@ -877,7 +903,10 @@ static int reload_chain(struct overlay *ov, const struct cfg_overlay *c, const c
         return -1;
     }
     policy_install(ov, &pol);
-    if ((r = vpxi_hip_renew_certs(ov->hip, NULL, now_ms())) != 0 && r != VPXI_ERR_NOT_FOUND)
+    if (ov->nchain == 0)
+        log_warn("%s: %s: no certificate chain: peers will refuse us at the next exchange",
+                 ov->name, why);
+    else if ((r = vpxi_hip_renew_certs(ov->hip, NULL, now_ms())) != 0 && r != VPXI_ERR_NOT_FOUND)
         log_warn("%s: sending renewed certificates: %s", ov->name, vpxi_strerror(r));
     log_info("%s: %s: %zu certificate%s loaded and sent to peers", ov->name, why, ov->nchain,
              ov->nchain == 1 ? "" : "s");
@@ -1148,6 +1177,8 @@ int overlay_reload_check(struct overlay *o, const struct cfg_overlay *c, char *e
     else if (!SAME(dh) || !SAME(ndh) || !SAME(cipher) || !SAME(ncipher) || !SAME(esp) ||
              !SAME(nesp))
         what = "dh, hip-cipher or esp";
+    else if (!SAME(esn))
+        what = "esp-esn";
     if (what) {
         snprintf(err, errlen, "[overlay %s]: %s changed: restart vpxid to apply it", o->name, what);
         return -1;

@@ -201,6 +201,7 @@ struct peer *peer_add(struct overlay *ov, const char *name, const uint8_t hit[16
     if ((p = vpxi_calloc(1, sizeof(*p))) == NULL)
         return NULL;
     p->ov = ov;
+    pthread_mutex_init(&p->pend_lock, NULL);
     snprintf(p->name, sizeof(p->name), "%s", name);
     memcpy(p->hit, hit, 16);
     p->ipv4 = ipv4 ? *ipv4 : peer_derive_ipv4(hit);
@@ -253,6 +254,8 @@ void peer_remove(struct overlay *ov, struct peer *p)
         }
     vpxi_key_put(p->key);
     vpxi_free(p->certs);
+    vpxi_free(p->pend);
+    pthread_mutex_destroy(&p->pend_lock);
     vpxi_free(p);
 }
 
@@ -327,6 +330,7 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w)
     json_u64(w, "tx_bytes", ctr_get(&p->st.tx_bytes));
     json_u64(w, "rx_packets", ctr_get(&p->st.rx_packets));
     json_u64(w, "rx_bytes", ctr_get(&p->st.rx_bytes));
+    json_u64(w, "tx_held_for_setup", ctr_get(&p->st.tx_queued));
     vpxi_wr_str(w, "\"drops\":{");
     json_u64(w, "tx_no_sa", ctr_get(&p->st.tx_no_sa));
     json_u64(w, "tx_sa_limit", ctr_get(&p->st.tx_seal_err));
