@@ -27,6 +27,8 @@ NN_PIDS=()
 NN_NODES=0
 NN_FAILS=0
 NN_CHECKS=0
+# NN_SCALE=small shrinks bulk transfers (sanitizer builds)
+nn_size() { if [ "${NN_SCALE:-full}" = small ]; then echo "$2"; else echo "$1"; fi; }
 
 nn_log() { [ "${NN_QUIET:-0}" = 1 ] || echo "[$(date +%H:%M:%S.%3N)] $*" >&2; }
 nn_skip() { echo "SKIP: $*"; exit 77; }

@@ -32,24 +32,26 @@ done
 eq "$(peer_state 1 n2)" ESTABLISHED "n1 sees n2"
 eq "$(peer_state 3 n1)" ESTABLISHED "n3 sees n1"
 
-# --- 200 MB over TCP/IPv4, checksummed at both ends
-head -c 200M /dev/urandom >"$NN_DIR/blob"
+# --- 200 MB over TCP/IPv4, checksummed at both ends (20 MB under sanitizers)
+MB=$(nn_size 200 20)
+head -c ${MB}M /dev/urandom >"$NN_DIR/blob"
 want=$(sha256sum <"$NN_DIR/blob" | cut -d' ' -f1)
 nn_start 2 rcv4 sh -c "nc -l 100.64.0.2 9000 > $NN_DIR/blob.rx4"
 ok nn_wait 5 nq 2 ss -ltn 'sport = :9000'
 ok timeout 120 ip netns exec "$NS_PREFIX-1" nc -N 100.64.0.2 9000 <"$NN_DIR/blob"
-ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx4" 2>/dev/null)" = 209715200
-eq "$(sha256sum <"$NN_DIR/blob.rx4" | cut -d' ' -f1)" "$want" "SHA-256 of 200 MB over IPv4"
+ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx4" 2>/dev/null)" = $((MB * 1048576))
+eq "$(sha256sum <"$NN_DIR/blob.rx4" | cut -d' ' -f1)" "$want" "SHA-256 of $MB MB over IPv4"
 
-# --- 50 MB over TCP/IPv6 (HITs), from node 3 to node 1
-head -c 50M "$NN_DIR/blob" >"$NN_DIR/blob6"
+# --- 50 MB over TCP/IPv6 (HITs), from node 3 to node 1 (5 MB under sanitizers)
+MB6=$(nn_size 50 5)
+head -c ${MB6}M "$NN_DIR/blob" >"$NN_DIR/blob6"
 want6=$(sha256sum <"$NN_DIR/blob6" | cut -d' ' -f1)
 h1=$(hit_of 1)
 nn_start 1 rcv6 sh -c "nc -6 -l $h1 9001 > $NN_DIR/blob.rx6"
 ok nn_wait 5 nq 1 ss -ltn 'sport = :9001'
 ok timeout 120 ip netns exec "$NS_PREFIX-3" nc -6 -N "$h1" 9001 <"$NN_DIR/blob6"
-ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx6" 2>/dev/null)" = 52428800
-eq "$(sha256sum <"$NN_DIR/blob.rx6" | cut -d' ' -f1)" "$want6" "SHA-256 of 50 MB over IPv6"
+ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx6" 2>/dev/null)" = $((MB6 * 1048576))
+eq "$(sha256sum <"$NN_DIR/blob.rx6" | cut -d' ' -f1)" "$want6" "SHA-256 of $MB6 MB over IPv6"
 
 # --- iperf3 both directions
 nn_start 2 iperf iperf3 -s
@@ -60,11 +62,11 @@ echo "iperf3 n1->n2 $(echo "$fwd / 1000000" | bc) Mbit/s, n2->n1 $(echo "$rev / 
 ok test "$(echo "$fwd > 0" | bc)" = 1
 ok test "$(echo "$rev > 0" | bc)" = 1
 
-# --- counters: what n1 sent to n2 is at least the 200 MB file
+# --- counters: what n1 sent to n2 is at least the file
 sent=$(js 1 '.peers[] | select(.name == "n2") | .tx_bytes')
 recv=$(js 2 '.peers[] | select(.name == "n1") | .rx_bytes')
-ok test "$sent" -ge 209715200
-ok test "$recv" -ge 209715200
+ok test "$sent" -ge $((MB * 1048576))
+ok test "$recv" -ge $((MB * 1048576))
 eq "$(js 2 '.peers[] | select(.name == "n1") | .drops.esp_bad_icv')" 0 "no ICV failures"
 ok test "$(js 1 '.datapath.packets_per_syscall.tun_read')" != 0
 echo "n1 packets per syscall: $(js 1 '.datapath.packets_per_syscall' | tr -d '\n ')"

@@ -17,19 +17,20 @@ nn_require_root
 nn_require vpxid vpxi jq nc sha256sum
 
 nn_topology 2
-NN_OVERLAY_EXTRA="rekey-packets = 20000" nn_overlay_setup 2 demo || exit 1
+NN_OVERLAY_EXTRA="rekey-packets = $(nn_size 20000 3000)" nn_overlay_setup 2 demo || exit 1
 D=$NN_DIR
 nn_vpxid 1
 nn_vpxid 2
 ok nn_wait 10 nq 1 ping -c1 -W1 100.64.0.2
 
 # --- 1. rekey under load
-head -c 300M /dev/urandom >"$D/blob"
+MB=$(nn_size 300 60)
+head -c ${MB}M /dev/urandom >"$D/blob"
 want=$(sha256sum <"$D/blob" | cut -d' ' -f1)
 nn_start 2 rcv sh -c "nc -l 100.64.0.2 9000 > $D/blob.rx"
 ok nn_wait 5 nq 2 ss -ltn 'sport = :9000'
 # paced: 300 MB in 5 MB chunks with a pause, so the transfer spans the rekeys
-nn_start 1 snd sh -c "for i in \$(seq 60); do dd bs=1M count=5 iflag=fullblock status=none; sleep 0.1; done < $D/blob | nc -N 100.64.0.2 9000"
+nn_start 1 snd sh -c "for i in \$(seq 60); do dd bs=1M count=$((MB / 60)) iflag=fullblock status=none; sleep 0.1; done < $D/blob | nc -N 100.64.0.2 9000"
 spis=""
 for k in 1 2 3 4 5; do
     nn_wait 1 false
@@ -37,7 +38,7 @@ for k in 1 2 3 4 5; do
     ok vs 1 peer demo n2 rekey
 done
 ok nn_wait 120 sh -c "! kill -0 $PID_snd 2>/dev/null"
-ok nn_wait 30 test "$(stat -c %s "$D/blob.rx" 2>/dev/null)" = 314572800
+ok nn_wait 30 test "$(stat -c %s "$D/blob.rx" 2>/dev/null)" = $((MB * 1048576))
 eq "$(sha256sum <"$D/blob.rx" | cut -d' ' -f1)" "$want" "transfer intact across rekeys"
 rekeys=$(js 1 '.peers[0].rekeys')
 echo "rekeys during the transfer: $rekeys, outbound SPIs seen:$spis"

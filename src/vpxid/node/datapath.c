@@ -293,9 +293,10 @@ static void rx_emit(void *ctx, const uint8_t *frame, size_t len)
 {
     struct rx_ctx *x = ctx;
     struct overlay *ov = x->ov;
-    const struct virtio_net_hdr *vh = (const void *)frame;
+    struct virtio_net_hdr vh; /* frames need not be aligned: copy the header */
     ssize_t n;
 
+    memcpy(&vh, frame, sizeof(vh));
     do {
         n = write(ov->tun.fd[ov->tun.nqueues > 1 ? 1 : 0], frame, len);
     } while (n < 0 && errno == EINTR);
@@ -305,9 +306,9 @@ static void rx_emit(void *ctx, const uint8_t *frame, size_t len)
         log_unauth("%s: TUN write: %s", ov->name, strerror(errno));
         return;
     }
-    if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE && vh->gso_size)
+    if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE && vh.gso_size)
         ctr_add(&ov->dp.tun_write_pkts,
-                (len - OFFLOAD_VNET_HDR_LEN - vh->hdr_len + vh->gso_size - 1) / vh->gso_size);
+                (len - OFFLOAD_VNET_HDR_LEN - vh.hdr_len + vh.gso_size - 1) / vh.gso_size);
     else
         ctr_add(&ov->dp.tun_write_pkts, 1);
 }

@@ -317,20 +317,21 @@ static int authorize(void *ctx, const uint8_t peer_hit[VPXI_HIT_LEN], struct vpx
         vpxi_date_format(valid->not_after, until);
     log_info("%s: %s authorized until %s (%zu certificate%s)", ov->name, hs, until, pool->ncerts,
              pool->ncerts == 1 ? "" : "s");
-    /* keep the chain to re-check it when our policy changes (reload) */
+    /* keep the chain to re-check it when our policy changes (reload); the
+     * certificates may point into the old copy (a re-check): copy first */
     if ((p = peer_by_hit(ov, peer_hit)) != NULL || (p = auth_peer_hint) != NULL) {
-        size_t total = 0;
-        for (size_t i = 0; i < ncerts && i < NODE_CERTS_MAX; i++)
+        size_t total = 0, n = ncerts < NODE_CERTS_MAX ? ncerts : NODE_CERTS_MAX;
+        uint8_t *copy;
+        for (size_t i = 0; i < n; i++)
             total += certs[i].len;
-        vpxi_free(p->certs);
-        p->ncerts = 0;
-        if ((p->certs = vpxi_malloc(total ? total : 1)) != NULL) {
-            for (size_t i = 0, off = 0; i < ncerts && i < NODE_CERTS_MAX; i++) {
-                memcpy(p->certs + off, certs[i].p, certs[i].len);
+        if ((copy = vpxi_malloc(total ? total : 1)) != NULL) {
+            for (size_t i = 0, off = 0; i < n; off += certs[i].len, i++) {
+                memcpy(copy + off, certs[i].p, certs[i].len);
                 p->certs_len[i] = certs[i].len;
-                off += certs[i].len;
-                p->ncerts++;
             }
+            vpxi_free(p->certs);
+            p->certs = copy;
+            p->ncerts = n;
         }
     }
     r = 0;
