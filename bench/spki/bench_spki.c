@@ -35,20 +35,20 @@ static double now_s(void)
 }
 
 /* Runs fn until secs have passed; returns operations per second. */
-#define RATE(ops_per_call, body)                                                         \
-    ({                                                                                   \
-        double t0_ = now_s(), t_;                                                        \
-        long n_ = 0;                                                                     \
-        do {                                                                             \
-            for (int i_ = 0; i_ < 16; i_++) {                                            \
-                body;                                                                    \
-            }                                                                            \
-            n_ += 16;                                                                    \
-        } while ((t_ = now_s() - t0_) < secs);                                           \
-        (double)n_ * (ops_per_call) / t_;                                                \
+#define RATE(ops_per_call, body)                                                                   \
+    ({                                                                                             \
+        double t0_ = now_s(), t_;                                                                  \
+        long n_ = 0;                                                                               \
+        do {                                                                                       \
+            for (int i_ = 0; i_ < 16; i_++) {                                                      \
+                body;                                                                              \
+            }                                                                                      \
+            n_ += 16;                                                                              \
+        } while ((t_ = now_s() - t0_) < secs);                                                     \
+        (double)n_ *(ops_per_call) / t_;                                                           \
     })
 
-static void die(const char *what)
+__attribute__((noreturn)) static void die(const char *what)
 {
     fprintf(stderr, "bench_spki: %s\n", what);
     exit(1);

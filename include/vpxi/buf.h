@@ -47,12 +47,12 @@ static inline size_t vpxi_rd_left(const struct vpxi_rd *r)
 }
 
 struct vpxi_wr {
-    uint8_t *p;  /* buffer (owned if dyn) */
-    size_t cap;  /* capacity */
-    size_t len;  /* bytes written */
-    size_t max;  /* dynamic writers: never grow past this */
-    int err;     /* 0 or the first error, sticky */
-    bool dyn;    /* grows with realloc */
+    uint8_t *p; /* buffer (owned if dyn) */
+    size_t cap; /* capacity */
+    size_t len; /* bytes written */
+    size_t max; /* dynamic writers: never grow past this */
+    int err;    /* 0 or the first error, sticky */
+    bool dyn;   /* grows with realloc */
 };
 
 /* Fixed writer over a caller buffer. */
@@ -70,8 +70,7 @@ int vpxi_wr_u32(struct vpxi_wr *w, uint32_t v);
 int vpxi_wr_u64(struct vpxi_wr *w, uint64_t v);
 int vpxi_wr_bytes(struct vpxi_wr *w, const void *p, size_t n);
 int vpxi_wr_str(struct vpxi_wr *w, const char *s);
-int vpxi_wr_printf(struct vpxi_wr *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int vpxi_wr_printf(struct vpxi_wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int vpxi_wr_zero(struct vpxi_wr *w, size_t n);
 /* Reserve n bytes and return a pointer to them (NULL on error). */
 uint8_t *vpxi_wr_reserve(struct vpxi_wr *w, size_t n);

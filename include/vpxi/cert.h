@@ -37,11 +37,11 @@ struct vpxi_sx;
 struct vpxi_sexp;
 
 enum vpxi_cert_limits {
-    VPXI_CHAIN_MAX = 32,         /* certificates on one reduction path */
-    VPXI_SEQ_ITEMS_MAX = 256,    /* elements of a sequence */
-    VPXI_THRESHOLD_MAX = 32,     /* N of a k-of-n subject */
-    VPXI_SUBJECT_DEPTH_MAX = 4,  /* nesting of k-of-n subjects */
-    VPXI_DATE_LEN = 19,          /* YYYY-MM-DD_HH:MM:SS */
+    VPXI_CHAIN_MAX = 32,        /* certificates on one reduction path */
+    VPXI_SEQ_ITEMS_MAX = 256,   /* elements of a sequence */
+    VPXI_THRESHOLD_MAX = 32,    /* N of a k-of-n subject */
+    VPXI_SUBJECT_DEPTH_MAX = 4, /* nesting of k-of-n subjects */
+    VPXI_DATE_LEN = 19,         /* YYYY-MM-DD_HH:MM:SS */
 };
 
 /* ---- dates ------------------------------------------------------------------ */
@@ -77,13 +77,13 @@ enum vpxi_principal_kind {
 
 struct vpxi_principal {
     enum vpxi_principal_kind kind;
-    struct vpxi_key *key;         /* KEY: the key once imported (vpxi_principal_get_key
-                                     imports it on first use; only issuers' keys are
-                                     ever needed); HASH: NULL */
-    struct vpxi_sx *sx;           /* arena owning the key reference */
-    const uint8_t *canon;         /* KEY: canonical (public-key ...) bytes */
+    struct vpxi_key *key; /* KEY: the key once imported (vpxi_principal_get_key
+                             imports it on first use; only issuers' keys are
+                             ever needed); HASH: NULL */
+    struct vpxi_sx *sx;   /* arena owning the key reference */
+    const uint8_t *canon; /* KEY: canonical (public-key ...) bytes */
     size_t canon_len;
-    enum vpxi_hash_alg hash_alg;  /* HASH: digest algorithm */
+    enum vpxi_hash_alg hash_alg;     /* HASH: digest algorithm */
     uint8_t hash[VPXI_HASH_MAX_LEN]; /* HASH: the digest; KEY: SHA-256 of canon */
     size_t hash_len;
     const struct vpxi_sexp *node; /* the expression it was parsed from */
@@ -114,22 +114,22 @@ enum vpxi_subject_kind {
 
 struct vpxi_subject {
     enum vpxi_subject_kind kind;
-    struct vpxi_principal p;      /* PRINCIPAL */
-    unsigned k, n;                /* THRESHOLD: k of the n subs */
-    struct vpxi_subject *subs;    /* THRESHOLD: n entries, in the arena */
+    struct vpxi_principal p;   /* PRINCIPAL */
+    unsigned k, n;             /* THRESHOLD: k of the n subs */
+    struct vpxi_subject *subs; /* THRESHOLD: n entries, in the arena */
     const struct vpxi_sexp *node;
 };
 
 /* ---- certificates -------------------------------------------------------------- */
 
 struct vpxi_cert {
-    const struct vpxi_sexp *node;      /* (cert ...) */
-    const uint8_t *tbs;                /* its exact canonical bytes: what is signed */
+    const struct vpxi_sexp *node; /* (cert ...) */
+    const uint8_t *tbs;           /* its exact canonical bytes: what is signed */
     size_t tbs_len;
     struct vpxi_principal issuer;
     struct vpxi_subject subject;
     bool propagate;
-    const struct vpxi_sexp *tag;       /* body of (tag ...) */
+    const struct vpxi_sexp *tag; /* body of (tag ...) */
     struct vpxi_validity valid;
     const struct vpxi_sexp *comment;   /* atom or NULL */
     const struct vpxi_sexp *signature; /* (signature ...) that followed it, or NULL */
@@ -139,8 +139,7 @@ struct vpxi_cert {
 #define VPXI_CERT_UNCHECKED 1
 
 /* Parses a (cert ...) node; the node must have a span (vpxi_sexp_read()). */
-int vpxi_cert_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
-                    struct vpxi_cert **out) VPXI_WUR;
+int vpxi_cert_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_cert **out) VPXI_WUR;
 
 /* A parsed (sequence ...): certificates in order, each with its signature,
  * and the bare public keys it lists. */
@@ -153,12 +152,10 @@ struct vpxi_seq {
 
 /* Parses (sequence ...), or a lone (cert ...) as a sequence of one unsigned
  * certificate. VPXI_ERR_BAD_FORMAT if a signature does not follow a cert. */
-int vpxi_seq_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
-                   struct vpxi_seq **out) VPXI_WUR;
+int vpxi_seq_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_seq **out) VPXI_WUR;
 /* Appends another sequence's certificates and keys to seq (for chains that
  * arrive in several pieces). */
-int vpxi_seq_merge(struct vpxi_sx *sx, struct vpxi_seq *seq,
-                   const struct vpxi_seq *more) VPXI_WUR;
+int vpxi_seq_merge(struct vpxi_sx *sx, struct vpxi_seq *seq, const struct vpxi_seq *more) VPXI_WUR;
 
 /*
  * Verifies c's signature: the hash element matches the exact signed bytes,
@@ -173,16 +170,16 @@ int vpxi_cert_verify(struct vpxi_cert *c, struct vpxi_key *const *keys, size_t n
 
 /* What to put in a new certificate. */
 struct vpxi_cert_params {
-    struct vpxi_key *issuer;             /* private key that signs */
-    struct vpxi_key *subject_key;        /* subject as a key, or: */
-    const struct vpxi_sexp *subject;     /* any SUBJECT expression (e.g. k-of-n) */
-    bool subject_as_hash;                /* name the subject key by its SHA-256 */
-    bool issuer_as_hash;                 /* name the issuer by hash (its key is then
-                                            added to the output sequence) */
+    struct vpxi_key *issuer;         /* private key that signs */
+    struct vpxi_key *subject_key;    /* subject as a key, or: */
+    const struct vpxi_sexp *subject; /* any SUBJECT expression (e.g. k-of-n) */
+    bool subject_as_hash;            /* name the subject key by its SHA-256 */
+    bool issuer_as_hash;             /* name the issuer by hash (its key is then
+                                        added to the output sequence) */
     bool propagate;
-    const struct vpxi_sexp *tag;         /* body of (tag ...) */
+    const struct vpxi_sexp *tag; /* body of (tag ...) */
     struct vpxi_validity valid;
-    const char *comment;                 /* NULL for none */
+    const char *comment; /* NULL for none */
 };
 
 /* Builds, signs and returns (sequence [public-key] (cert ...) (signature ...)). */
@@ -204,8 +201,7 @@ struct vpxi_acl {
     size_t n;
 };
 
-int vpxi_acl_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
-                   struct vpxi_acl **out) VPXI_WUR;
+int vpxi_acl_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_acl **out) VPXI_WUR;
 
 /* A 5-tuple <issuer, subject, propagate, tag, validity>; issuer NULL is Self. */
 struct vpxi_tuple {
@@ -218,23 +214,23 @@ struct vpxi_tuple {
 
 struct vpxi_reduce_req {
     const struct vpxi_acl *acl;
-    struct vpxi_cert *const *certs;   /* the pool, in any order */
+    struct vpxi_cert *const *certs; /* the pool, in any order */
     size_t ncerts;
-    struct vpxi_key *const *keys;     /* keys for hash-named issuers */
+    struct vpxi_key *const *keys; /* keys for hash-named issuers */
     size_t nkeys;
     const struct vpxi_principal *subject; /* final subject; NULL: the unique leaf */
-    const struct vpxi_sexp *want;     /* required tag, or NULL */
-    int64_t now;                      /* time of the check */
-    struct vpxi_keycache *cache;      /* imported keys to reuse, or NULL */
+    const struct vpxi_sexp *want;         /* required tag, or NULL */
+    int64_t now;                          /* time of the check */
+    struct vpxi_keycache *cache;          /* imported keys to reuse, or NULL */
 };
 
 struct vpxi_reduce_result {
-    struct vpxi_tuple tuple;          /* <Self, S, D, A, V> on success */
-    int entry;                        /* ACL entry used, or -1 */
-    size_t used[VPXI_CHAIN_MAX];      /* certificates used (pool indices), issuer first */
+    struct vpxi_tuple tuple;     /* <Self, S, D, A, V> on success */
+    int entry;                   /* ACL entry used, or -1 */
+    size_t used[VPXI_CHAIN_MAX]; /* certificates used (pool indices), issuer first */
     size_t nused;
-    int bad_cert;                     /* on failure: pool index at fault, or -1 */
-    char why[256];                    /* on failure: one line for humans and logs */
+    int bad_cert;  /* on failure: pool index at fault, or -1 */
+    char why[256]; /* on failure: one line for humans and logs */
 };
 
 /*

@@ -53,8 +53,8 @@ struct vpxi_iov {
     const void *p;
     size_t len;
 };
-int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
-              const struct vpxi_iov *iov, size_t n, uint8_t *out) VPXI_WUR;
+int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen, const struct vpxi_iov *iov,
+              size_t n, uint8_t *out) VPXI_WUR;
 
 /* Fills p with n bytes from the system CSPRNG. */
 int vpxi_random(void *p, size_t n) VPXI_WUR;
@@ -62,11 +62,11 @@ int vpxi_random(void *p, size_t n) VPXI_WUR;
 /* ---- cSHAKE128 / KMAC128 (NIST SP 800-185), lib/core/keccak.c -------- */
 
 /* cSHAKE128(X, L = outlen*8, N, S). With N and S empty this is SHAKE128. */
-void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen,
-                    const uint8_t *s, size_t slen, uint8_t *out, size_t outlen);
+void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen, const uint8_t *s,
+                    size_t slen, uint8_t *out, size_t outlen);
 /* KMAC128(K, X, L = outlen*8, S). */
-void vpxi_kmac128(const uint8_t *k, size_t klen, const uint8_t *x, size_t xlen,
-                  const uint8_t *s, size_t slen, uint8_t *out, size_t outlen);
+void vpxi_kmac128(const uint8_t *k, size_t klen, const uint8_t *x, size_t xlen, const uint8_t *s,
+                  size_t slen, uint8_t *out, size_t outlen);
 
 /* ---- public-key pairs ------------------------------------------------ */
 
@@ -86,8 +86,8 @@ enum vpxi_key_limits {
     VPXI_P256_SIG_LEN = 64,   /* r || s */
     VPXI_ED25519_LEN = 32,    /* public key bytes */
     VPXI_ED25519_SIG_LEN = 64,
-    VPXI_SIG_MAX = 1024,      /* bytes, RSA-8192 */
-    VPXI_PUBRAW_MAX = 1040,   /* bytes needed by vpxi_key_export_public() */
+    VPXI_SIG_MAX = 1024,    /* bytes, RSA-8192 */
+    VPXI_PUBRAW_MAX = 1040, /* bytes needed by vpxi_key_export_public() */
 };
 
 /* Signature schemes. ECDSA signatures are the raw r || s form (as HIP and
@@ -145,17 +145,16 @@ int vpxi_key_public_from_pem(const uint8_t *pem, size_t len, struct vpxi_key **o
 enum vpxi_sig_scheme vpxi_key_default_scheme(const struct vpxi_key *k);
 /* Signature length for this key and scheme (exact for all our schemes). */
 size_t vpxi_key_sig_len(const struct vpxi_key *k);
-int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
-                  size_t len, uint8_t *sig, size_t cap, size_t *siglen) VPXI_WUR;
+int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg, size_t len,
+                  uint8_t *sig, size_t cap, size_t *siglen) VPXI_WUR;
 /* 0 or VPXI_ERR_BAD_SIG. */
-int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
-                    size_t len, const uint8_t *sig, size_t siglen) VPXI_WUR;
+int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg, size_t len,
+                    const uint8_t *sig, size_t siglen) VPXI_WUR;
 /* As vpxi_key_verify, given the scheme's digest of the message instead of
  * the message (RSA and ECDSA only; VPXI_ERR_UNSUPPORTED for Ed25519). Lets a
  * caller that already hashed the message avoid hashing it twice. */
-int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s,
-                           const uint8_t *digest, size_t dlen, const uint8_t *sig,
-                           size_t siglen) VPXI_WUR;
+int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s, const uint8_t *digest,
+                           size_t dlen, const uint8_t *sig, size_t siglen) VPXI_WUR;
 
 /* ---- Diffie-Hellman (HIP DH groups) ------------------------------------ */
 
@@ -187,8 +186,8 @@ int vpxi_dh_public(const struct vpxi_dh *dh, uint8_t *out, size_t cap, size_t *l
 /* Kij from the peer's public value (untrusted: validated). P-256: the
  * 32-byte x coordinate of the shared point; MODP: g^xy left-padded to the
  * modulus length. VPXI_ERR_BAD_KEY for an invalid public value. */
-int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen,
-                   uint8_t *secret, size_t cap, size_t *len) VPXI_WUR;
+int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen, uint8_t *secret,
+                   size_t cap, size_t *len) VPXI_WUR;
 
 /* ---- AES-CBC without padding (HIP ENCRYPTED parameter) ------------------ */
 

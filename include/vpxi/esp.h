@@ -32,9 +32,9 @@ enum vpxi_esp_suite {
 };
 
 enum vpxi_esp_limits {
-    VPXI_ESP_HDR_LEN = 8,          /* SPI + sequence number */
-    VPXI_ESP_OVERHEAD_MAX = 64,    /* header + IV + padding + trailer + ICV, any suite */
-    VPXI_ESP_KEY_MAX = 36,         /* bytes of an encryption key (with salt) */
+    VPXI_ESP_HDR_LEN = 8,       /* SPI + sequence number */
+    VPXI_ESP_OVERHEAD_MAX = 64, /* header + IV + padding + trailer + ICV, any suite */
+    VPXI_ESP_KEY_MAX = 36,      /* bytes of an encryption key (with salt) */
     VPXI_ESP_AUTH_KEY_MAX = 32,
     VPXI_ESP_REPLAY_WINDOW = 4096, /* packets: the anti-replay window */
 };
@@ -55,17 +55,18 @@ struct vpxi_esp_keys {
 
 /* Per-SA counters. Inbound drops are counted by reason. */
 struct vpxi_esp_stats {
-    uint64_t packets, bytes;      /* good packets and their inner bytes */
-    uint64_t drop_truncated;      /* shorter than header + IV + trailer + ICV */
-    uint64_t drop_replay;         /* duplicate inside the window */
-    uint64_t drop_old;            /* left of the window */
-    uint64_t drop_auth;           /* ICV / GCM tag does not verify */
-    uint64_t drop_padding;        /* bad padding or pad length after decryption */
-    uint64_t drop_dummy;          /* next header 59 */
+    uint64_t packets, bytes; /* good packets and their inner bytes */
+    uint64_t drop_truncated; /* shorter than header + IV + trailer + ICV */
+    uint64_t drop_replay;    /* duplicate inside the window */
+    uint64_t drop_old;       /* left of the window */
+    uint64_t drop_auth;      /* ICV / GCM tag does not verify */
+    uint64_t drop_padding;   /* bad padding or pad length after decryption */
+    uint64_t drop_dummy;     /* next header 59 */
 };
 
 bool vpxi_esp_suite_supported(unsigned suite);
-const char *vpxi_esp_suite_name(unsigned suite); /* "aes128-gcm16", "null-sha256", "aes128-cbc-sha256" */
+const char *
+vpxi_esp_suite_name(unsigned suite); /* "aes128-gcm16", "null-sha256", "aes128-cbc-sha256" */
 /* Key lengths to draw from KEYMAT for this suite (RFC 7402 order: enc then auth). */
 size_t vpxi_esp_enc_key_len(unsigned suite);
 size_t vpxi_esp_auth_key_len(unsigned suite);
@@ -88,8 +89,8 @@ int vpxi_esp_seal(struct vpxi_esp_out *sa, uint8_t next_header, const uint8_t *i
                   uint8_t *out, size_t cap, size_t *outlen) VPXI_WUR;
 /* Soft limit reached: time to rekey. Hard limit: no more packets. Defaults:
  * soft 2^40 packets or 2^50 bytes, hard 2^48 packets or 2^56 bytes. */
-void vpxi_esp_out_set_limits(struct vpxi_esp_out *sa, uint64_t soft_packets,
-                             uint64_t hard_packets, uint64_t soft_bytes, uint64_t hard_bytes);
+void vpxi_esp_out_set_limits(struct vpxi_esp_out *sa, uint64_t soft_packets, uint64_t hard_packets,
+                             uint64_t soft_bytes, uint64_t hard_bytes);
 bool vpxi_esp_out_soft_expired(const struct vpxi_esp_out *sa);
 /*
  * 32-bit sequence numbers instead of ESN (esn = false): the high half enters

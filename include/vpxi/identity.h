@@ -51,10 +51,10 @@ enum vpxi_hi_curve {
 
 enum vpxi_identity_limits {
     VPXI_HIT_LEN = 16,
-    VPXI_HIT_STRLEN = 46,   /* INET6_ADDRSTRLEN */
-    VPXI_HI_MAX = 1100,     /* octets of an HI field (RSA-8192) */
+    VPXI_HIT_STRLEN = 46, /* INET6_ADDRSTRLEN */
+    VPXI_HI_MAX = 1100,   /* octets of an HI field (RSA-8192) */
     VPXI_KEYFILE_MAX = 64 * 1024,
-    VPXI_KEY_ID_LEN = 32,   /* SHA-256 of the canonical public-key */
+    VPXI_KEY_ID_LEN = 32, /* SHA-256 of the canonical public-key */
 };
 
 /* The HIP context ID for ORCHIDs: F0EF F02F BFF4 3D0F E793 0C3C 6E61 74EA. */
@@ -66,8 +66,7 @@ extern const uint8_t vpxi_hip_context_id[16];
 int vpxi_hi_encode(const struct vpxi_key *k, uint8_t *out, size_t cap, size_t *len,
                    uint16_t *hi_alg) VPXI_WUR;
 /* Public key from an HI field (untrusted input: fully validated). */
-int vpxi_hi_decode(uint16_t hi_alg, const uint8_t *hi, size_t len,
-                   struct vpxi_key **out) VPXI_WUR;
+int vpxi_hi_decode(uint16_t hi_alg, const uint8_t *hi, size_t len, struct vpxi_key **out) VPXI_WUR;
 /* HIT suite of a key. */
 enum vpxi_hit_suite vpxi_hit_suite_of_key(const struct vpxi_key *k);
 /* HIT from an HI field. */
@@ -85,8 +84,7 @@ int vpxi_hit_from_str(const char *s, uint8_t hit[static VPXI_HIT_LEN]) VPXI_WUR;
 /* ---- SPKI principal form ----------------------------------------------------- */
 
 /* (public-key ...) for the public part of k. */
-int vpxi_key_to_sexp(struct vpxi_sx *sx, const struct vpxi_key *k,
-                     struct vpxi_sexp **out) VPXI_WUR;
+int vpxi_key_to_sexp(struct vpxi_sx *sx, const struct vpxi_key *k, struct vpxi_sexp **out) VPXI_WUR;
 /* Key from a (public-key ...) expression (untrusted: fully validated). */
 int vpxi_key_from_sexp(const struct vpxi_sexp *n, struct vpxi_key **out) VPXI_WUR;
 /* Checks the structure of a (public-key ...) expression, without importing

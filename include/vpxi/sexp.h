@@ -34,14 +34,14 @@ enum vpxi_sexp_type {
 };
 
 struct vpxi_sexp {
-    struct vpxi_sexp *next;          /* next element of the enclosing list */
+    struct vpxi_sexp *next; /* next element of the enclosing list */
     enum vpxi_sexp_type type;
-    uint32_t len;                    /* atom: octets; list: number of elements */
-    const uint8_t *data;             /* atom octets (not NUL-terminated) */
-    const uint8_t *hint;             /* atom display hint or NULL */
+    uint32_t len;        /* atom: octets; list: number of elements */
+    const uint8_t *data; /* atom octets (not NUL-terminated) */
+    const uint8_t *hint; /* atom display hint or NULL */
     uint32_t hint_len;
-    struct vpxi_sexp *child, *last;  /* list elements */
-    const uint8_t *span;             /* canonical bytes this node was parsed from, or NULL */
+    struct vpxi_sexp *child, *last; /* list elements */
+    const uint8_t *span;            /* canonical bytes this node was parsed from, or NULL */
     size_t span_len;
 };
 

@@ -42,8 +42,8 @@ int vpxi_tag_check(const struct vpxi_sexp *t) VPXI_WUR;
  * is malformed. Sets in results are flattened and deduplicated; a set of one
  * member is that member.
  */
-int vpxi_tag_intersect(struct vpxi_sx *sx, const struct vpxi_sexp *a,
-                       const struct vpxi_sexp *b, struct vpxi_sexp **out) VPXI_WUR;
+int vpxi_tag_intersect(struct vpxi_sx *sx, const struct vpxi_sexp *a, const struct vpxi_sexp *b,
+                       struct vpxi_sexp **out) VPXI_WUR;
 
 /* 0 if everything req denotes is granted by grant (grant ∩ req == req),
  * VPXI_ERR_NOT_AUTHORIZED if not, VPXI_ERR_BAD_TAG if malformed. */

@@ -138,8 +138,8 @@ void vpxi_hash_free(struct vpxi_hash_ctx *c)
     vpxi_free(c);
 }
 
-int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
-              const struct vpxi_iov *iov, size_t n, uint8_t *out)
+int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen, const struct vpxi_iov *iov,
+              size_t n, uint8_t *out)
 {
     const struct hash_info *h = hash_info(alg);
     EVP_MAC *mac = NULL;
@@ -153,8 +153,7 @@ int vpxi_hmac(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
                                                  (char *)EVP_MD_get0_name(h->md()), 0);
     params[1] = OSSL_PARAM_construct_end();
-    if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
-        (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
+    if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL || (ctx = EVP_MAC_CTX_new(mac)) == NULL ||
         EVP_MAC_init(ctx, key, keylen, params) != 1)
         goto out;
     for (i = 0; i < n; i++)
@@ -210,11 +209,8 @@ static int key_wrap(EVP_PKEY *pkey, bool priv, struct vpxi_key **out)
             return ossl_fail(VPXI_ERR_UNSUPPORTED);
         alg = VPXI_KEY_ECDSA_P256;
         break;
-    case EVP_PKEY_ED25519:
-        alg = VPXI_KEY_ED25519;
-        break;
-    default:
-        return VPXI_ERR_UNSUPPORTED;
+    case EVP_PKEY_ED25519: alg = VPXI_KEY_ED25519; break;
+    default: return VPXI_ERR_UNSUPPORTED;
     }
     if ((k = vpxi_calloc(1, sizeof(*k))) == NULL)
         return VPXI_ERR_NOMEM;
@@ -240,14 +236,9 @@ int vpxi_key_generate(enum vpxi_key_alg alg, unsigned bits, struct vpxi_key **ou
             return VPXI_ERR_INVALID;
         pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
         break;
-    case VPXI_KEY_ECDSA_P256:
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-        break;
-    case VPXI_KEY_ED25519:
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-        break;
-    default:
-        return VPXI_ERR_UNSUPPORTED;
+    case VPXI_KEY_ECDSA_P256: pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"); break;
+    case VPXI_KEY_ED25519: pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"); break;
+    default: return VPXI_ERR_UNSUPPORTED;
     }
     if (!pkey)
         return ossl_fail(VPXI_ERR_INTERNAL);
@@ -294,8 +285,7 @@ static const char *const key_alg_names[] = {
 
 const char *vpxi_key_alg_name(enum vpxi_key_alg alg)
 {
-    if ((unsigned)alg >= sizeof(key_alg_names) / sizeof(key_alg_names[0]) ||
-        !key_alg_names[alg])
+    if ((unsigned)alg >= sizeof(key_alg_names) / sizeof(key_alg_names[0]) || !key_alg_names[alg])
         return "none";
     return key_alg_names[alg];
 }
@@ -311,8 +301,7 @@ enum vpxi_key_alg vpxi_key_alg_from_name(const char *name)
 }
 
 /* Big-endian bytes of a BIGNUM parameter, without leading zeros. */
-static int get_bn_bytes(EVP_PKEY *pkey, const char *name, uint8_t *buf, size_t cap,
-                        size_t *len)
+static int get_bn_bytes(EVP_PKEY *pkey, const char *name, uint8_t *buf, size_t cap, size_t *len)
 {
     BIGNUM *bn = NULL;
     int n, r = VPXI_ERR_BAD_KEY;
@@ -370,13 +359,12 @@ int vpxi_key_export_public(const struct vpxi_key *k, uint8_t *buf, size_t cap,
         return 0;
     case VPXI_KEY_ED25519:
         len = cap;
-        if (cap < VPXI_ED25519_LEN ||
-            EVP_PKEY_get_raw_public_key(k->pkey, buf, &len) != 1 || len != VPXI_ED25519_LEN)
+        if (cap < VPXI_ED25519_LEN || EVP_PKEY_get_raw_public_key(k->pkey, buf, &len) != 1 ||
+            len != VPXI_ED25519_LEN)
             return ossl_fail(VPXI_ERR_BAD_KEY);
         out->ed = buf;
         return 0;
-    default:
-        return VPXI_ERR_UNSUPPORTED;
+    default: return VPXI_ERR_UNSUPPORTED;
     }
 }
 
@@ -461,14 +449,11 @@ int vpxi_key_import_public(const struct vpxi_pubraw *raw, struct vpxi_key **out)
             goto out;
         pkey = import_fromdata("RSA", bld);
         break;
-    case VPXI_KEY_ECDSA_P256:
-        pkey = p256_import(raw->x, raw->y);
-        break;
+    case VPXI_KEY_ECDSA_P256: pkey = p256_import(raw->x, raw->y); break;
     case VPXI_KEY_ED25519:
         pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw->ed, VPXI_ED25519_LEN);
         break;
-    default:
-        return VPXI_ERR_UNSUPPORTED;
+    default: return VPXI_ERR_UNSUPPORTED;
     }
     if (!pkey)
         goto out;
@@ -618,8 +603,7 @@ static int scheme_md(const struct vpxi_key *k, enum vpxi_sig_scheme s, const EVP
     case VPXI_SIG_ECDSA_SHA384:
         *md = EVP_sha384();
         return k->alg == VPXI_KEY_ECDSA_P256 ? 0 : VPXI_ERR_UNSUPPORTED;
-    case VPXI_SIG_ED25519:
-        return k->alg == VPXI_KEY_ED25519 ? 0 : VPXI_ERR_UNSUPPORTED;
+    case VPXI_SIG_ED25519: return k->alg == VPXI_KEY_ED25519 ? 0 : VPXI_ERR_UNSUPPORTED;
     }
     return VPXI_ERR_UNSUPPORTED;
 }
@@ -632,8 +616,8 @@ static int set_pss(EVP_PKEY_CTX *pctx, enum vpxi_sig_scheme s)
            EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
 }
 
-int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
-                  size_t len, uint8_t *sig, size_t cap, size_t *siglen)
+int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg, size_t len,
+                  uint8_t *sig, size_t cap, size_t *siglen)
 {
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *pctx = NULL;
@@ -665,8 +649,7 @@ int vpxi_key_sign(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *
             goto out;
         ECDSA_SIG_get0(esig, &br, &bs);
         if (BN_bn2binpad(br, sig, VPXI_P256_COORD_LEN) != VPXI_P256_COORD_LEN ||
-            BN_bn2binpad(bs, sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN) !=
-                VPXI_P256_COORD_LEN)
+            BN_bn2binpad(bs, sig + VPXI_P256_COORD_LEN, VPXI_P256_COORD_LEN) != VPXI_P256_COORD_LEN)
             goto out;
         *siglen = VPXI_P256_SIG_LEN;
     } else {
@@ -706,9 +689,8 @@ static size_t ecdsa_raw_to_der(const uint8_t *sig, uint8_t *der, size_t cap)
     return (size_t)dlen;
 }
 
-int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s,
-                           const uint8_t *digest, size_t dlen, const uint8_t *sig,
-                           size_t siglen)
+int vpxi_key_verify_digest(const struct vpxi_key *k, enum vpxi_sig_scheme s, const uint8_t *digest,
+                           size_t dlen, const uint8_t *sig, size_t siglen)
 {
     EVP_PKEY_CTX *pctx = NULL;
     const EVP_MD *md;
@@ -743,8 +725,8 @@ out:
     return r;
 }
 
-int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg,
-                    size_t len, const uint8_t *sig, size_t siglen)
+int vpxi_key_verify(const struct vpxi_key *k, enum vpxi_sig_scheme s, const void *msg, size_t len,
+                    const uint8_t *sig, size_t siglen)
 {
     EVP_MD_CTX *mctx = NULL;
     EVP_PKEY_CTX *pctx = NULL;
@@ -785,8 +767,8 @@ struct vpxi_dh {
 
 struct dh_info {
     unsigned group;
-    const char *type;  /* EVP key type */
-    const char *name;  /* group name */
+    const char *type; /* EVP key type */
+    const char *name; /* group name */
     size_t pub_len;
 };
 
@@ -907,8 +889,8 @@ static EVP_PKEY *dh_peer_key(const struct vpxi_dh *dh, const uint8_t *peer, size
     return pk;
 }
 
-int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen,
-                   uint8_t *secret, size_t cap, size_t *len)
+int vpxi_dh_derive(const struct vpxi_dh *dh, const uint8_t *peer, size_t peerlen, uint8_t *secret,
+                   size_t cap, size_t *len)
 {
     const struct dh_info *d = dh_info(dh->group);
     EVP_PKEY *pk;
@@ -952,7 +934,9 @@ out:
 int vpxi_aes_cbc(bool encrypt, const uint8_t *key, size_t keylen, const uint8_t iv[static 16],
                  const uint8_t *in, size_t len, uint8_t *out)
 {
-    const EVP_CIPHER *c = keylen == 16 ? EVP_aes_128_cbc() : keylen == 32 ? EVP_aes_256_cbc() : NULL;
+    const EVP_CIPHER *c = keylen == 16   ? EVP_aes_128_cbc()
+                          : keylen == 32 ? EVP_aes_256_cbc()
+                                         : NULL;
     EVP_CIPHER_CTX *ctx;
     int n1 = 0, n2 = 0, r = VPXI_ERR_INTERNAL;
 

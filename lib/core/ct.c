@@ -58,7 +58,7 @@ void vpxi_hex_encode(char *out, const uint8_t *in, size_t n)
 /* Returns 0..15, or a value with bit 8 set for a non-hex character. */
 static unsigned hex_val(unsigned char c)
 {
-    unsigned digit = c ^ '0';                 /* '0'..'9' -> 0..9 */
+    unsigned digit = c ^ '0'; /* '0'..'9' -> 0..9 */
     unsigned is_digit = ((digit - 10u) >> 8) & 1u;
     unsigned lower = (unsigned)(c | 0x20) - 'a' + 10u; /* 'a'..'f' -> 10..15 */
     unsigned is_alpha = (((lower - 10u) >> 8) ^ 1u) & (((lower - 16u) >> 8) & 1u);
@@ -98,10 +98,10 @@ static char b64_char(unsigned v)
     int x = (int)v;
     /* 'A'+x for 0..25, 'a'+x-26 for 26..51, '0'+x-52 for 52..61, '+' 62, '/' 63 */
     int c = 'A' + x;
-    c += ((25 - x) >> 8) & 6;   /* x >= 26: 'a' - 'A' - 26 = 6 */
-    c -= ((51 - x) >> 8) & 75;  /* x >= 52: '0' - 'a' + 26 - 52... total -75 */
-    c -= ((61 - x) >> 8) & 15;  /* x == 62: '+' */
-    c += ((62 - x) >> 8) & 3;   /* x == 63: '/' */
+    c += ((25 - x) >> 8) & 6;  /* x >= 26: 'a' - 'A' - 26 = 6 */
+    c -= ((51 - x) >> 8) & 75; /* x >= 52: '0' - 'a' + 26 - 52... total -75 */
+    c -= ((61 - x) >> 8) & 15; /* x == 62: '+' */
+    c += ((62 - x) >> 8) & 3;  /* x == 63: '/' */
     return (char)c;
 }
 

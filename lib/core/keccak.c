@@ -20,14 +20,12 @@ enum {
 };
 
 static const uint64_t round_consts[KECCAK_ROUNDS] = {
-    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL,
-    0x8000000080008000ULL, 0x000000000000808bULL, 0x0000000080000001ULL,
-    0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008aULL,
-    0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
-    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL,
-    0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
-    0x000000000000800aULL, 0x800000008000000aULL, 0x8000000080008081ULL,
-    0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
+    0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL, 0x8000000080008000ULL,
+    0x000000000000808bULL, 0x0000000080000001ULL, 0x8000000080008081ULL, 0x8000000000008009ULL,
+    0x000000000000008aULL, 0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
+    0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL, 0x8000000000008003ULL,
+    0x8000000000008002ULL, 0x8000000000000080ULL, 0x000000000000800aULL, 0x800000008000000aULL,
+    0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
 /* Rotation offsets and lane permutation of rho and pi, in pi's visiting order. */
@@ -173,8 +171,8 @@ static void cshake_start(struct sponge *s, const uint8_t *n, size_t nlen, const 
     pad_block(s, total);
 }
 
-void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen,
-                    const uint8_t *s, size_t slen, uint8_t *out, size_t outlen)
+void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen, const uint8_t *s,
+                    size_t slen, uint8_t *out, size_t outlen)
 {
     struct sponge sp;
 
@@ -190,8 +188,8 @@ void vpxi_cshake128(const uint8_t *x, size_t xlen, const uint8_t *n, size_t nlen
     vpxi_wipe(&sp, sizeof(sp));
 }
 
-void vpxi_kmac128(const uint8_t *k, size_t klen, const uint8_t *x, size_t xlen,
-                  const uint8_t *s, size_t slen, uint8_t *out, size_t outlen)
+void vpxi_kmac128(const uint8_t *k, size_t klen, const uint8_t *x, size_t xlen, const uint8_t *s,
+                  size_t slen, uint8_t *out, size_t outlen)
 {
     static const uint8_t kmac[] = { 'K', 'M', 'A', 'C' };
     struct sponge sp;

@@ -49,18 +49,18 @@
 #include "esp/replay.h"
 
 enum esp_sizes {
-    ESP_SEQ_OFF = 4,      /* offset of the sequence number */
-    ESP_SEQ_LEN = 4,      /* its low 32 bits on the wire */
-    ESP_TRAILER_LEN = 2,  /* Pad Length, Next Header */
-    ESP_ICV_LEN = 16,     /* HMAC-SHA-256-128 and the GCM tag alike */
-    ESP_ESN_HIGH_LEN = 4, /* Seq high, appended to the ICV input */
-    ESP_SEQ32_MAX = 0xffffffffu,   /* last packet of a 32-bit-sequence SA */
-    ESP_SEQ32_MARGIN = 1u << 24,   /* its soft limit comes this much earlier */
-    ESP_GCM_KEY_LEN = 16, /* AES-128 */
-    ESP_GCM_SALT_LEN = 4, /* RFC 4106 salt, after the key in KEYMAT */
-    ESP_GCM_IV_LEN = 8,   /* explicit IV on the wire */
-    ESP_GCM_AAD_LEN = 12, /* SPI || Seq high || Seq low */
-    ESP_CBC_KEY_LEN = 16, /* AES-128 */
+    ESP_SEQ_OFF = 4,             /* offset of the sequence number */
+    ESP_SEQ_LEN = 4,             /* its low 32 bits on the wire */
+    ESP_TRAILER_LEN = 2,         /* Pad Length, Next Header */
+    ESP_ICV_LEN = 16,            /* HMAC-SHA-256-128 and the GCM tag alike */
+    ESP_ESN_HIGH_LEN = 4,        /* Seq high, appended to the ICV input */
+    ESP_SEQ32_MAX = 0xffffffffu, /* last packet of a 32-bit-sequence SA */
+    ESP_SEQ32_MARGIN = 1u << 24, /* its soft limit comes this much earlier */
+    ESP_GCM_KEY_LEN = 16,        /* AES-128 */
+    ESP_GCM_SALT_LEN = 4,        /* RFC 4106 salt, after the key in KEYMAT */
+    ESP_GCM_IV_LEN = 8,          /* explicit IV on the wire */
+    ESP_GCM_AAD_LEN = 12,        /* SPI || Seq high || Seq low */
+    ESP_CBC_KEY_LEN = 16,        /* AES-128 */
     ESP_CBC_IV_LEN = VPXI_AES_BLOCK_LEN,
     ESP_HMAC_KEY_LEN = 32, /* RFC 4868: the hash length */
     ESP_HMAC_LEN = 32,     /* full HMAC-SHA-256 */
@@ -82,7 +82,7 @@ static const uint64_t hard_bytes_default = UINT64_C(1) << 56;
 
 /* The keyed contexts of one SA; which ones exist depends on the suite. */
 struct xform {
-    bool no_esn;            /* 32-bit sequence numbers: no high half anywhere */
+    bool no_esn; /* 32-bit sequence numbers: no high half anywhere */
     struct vpxi_gcm *gcm;
     uint8_t salt[ESP_GCM_SALT_LEN];
     struct vpxi_cbc *cbc;

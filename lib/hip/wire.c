@@ -237,7 +237,7 @@ int hip_msg_parse(struct hip_msg *m, const uint8_t *pkt, size_t len)
     struct vpxi_rd rd, sub;
     uint16_t type, prev = 0;
     uint8_t counts[HIP_PARAMS_MAX] = { 0 };
-    size_t size, off;
+    size_t size = 0, off;
     int r;
 
     memset(m, 0, sizeof(*m));

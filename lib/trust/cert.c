@@ -52,8 +52,7 @@ static void put_key(void *k)
 }
 
 /* Canonical bytes of n: its span or a fresh encoding. */
-static int canon_of(struct vpxi_sx *sx, const struct vpxi_sexp *n, const uint8_t **p,
-                    size_t *len)
+static int canon_of(struct vpxi_sx *sx, const struct vpxi_sexp *n, const uint8_t **p, size_t *len)
 {
     return vpxi_sexp_canonical(sx, n, p, len);
 }
@@ -64,8 +63,8 @@ int vpxi_principal_from_key(struct vpxi_sx *sx, struct vpxi_key *k, struct vpxi_
     int r;
 
     memset(out, 0, sizeof(*out));
-    if ((r = vpxi_key_to_sexp(sx, k, &n)) != 0 || (r = canon_of(sx, n, &out->canon,
-                                                                &out->canon_len)) != 0)
+    if ((r = vpxi_key_to_sexp(sx, k, &n)) != 0 ||
+        (r = canon_of(sx, n, &out->canon, &out->canon_len)) != 0)
         return r;
     if ((r = vpxi_hash(VPXI_HASH_SHA256, out->canon, out->canon_len, out->hash)) != 0)
         return r;
@@ -80,8 +79,7 @@ int vpxi_principal_from_key(struct vpxi_sx *sx, struct vpxi_key *k, struct vpxi_
     return 0;
 }
 
-int vpxi_principal_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
-                         struct vpxi_principal *out)
+int vpxi_principal_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n, struct vpxi_principal *out)
 {
     const struct vpxi_sexp *alg, *dig;
     int r;
@@ -288,13 +286,22 @@ static int valid_parse(const struct vpxi_sexp *n, struct vpxi_validity *v)
 
 /* The elements of (cert ...) in their required order. */
 enum cert_elem {
-    CE_VERSION, CE_DISPLAY, CE_ISSUER, CE_ISSUER_INFO, CE_SUBJECT, CE_SUBJECT_INFO,
-    CE_PROPAGATE, CE_TAG, CE_VALID, CE_COMMENT, CE_COUNT
+    CE_VERSION,
+    CE_DISPLAY,
+    CE_ISSUER,
+    CE_ISSUER_INFO,
+    CE_SUBJECT,
+    CE_SUBJECT_INFO,
+    CE_PROPAGATE,
+    CE_TAG,
+    CE_VALID,
+    CE_COMMENT,
+    CE_COUNT
 };
 
 static const char *const cert_elem_names[CE_COUNT] = {
-    "version", "display", "issuer", "issuer-info", "subject", "subject-info",
-    "propagate", "tag", "valid", "comment",
+    "version",      "display",   "issuer", "issuer-info", "subject",
+    "subject-info", "propagate", "tag",    "valid",       "comment",
 };
 
 static int cert_elem_of(const struct vpxi_sexp *e)
@@ -460,8 +467,7 @@ static int verify_signature(struct vpxi_cert *c, struct vpxi_key *const *keys, s
     /* SIG: over the exact canonical certificate bytes; the digest computed
      * above is reused when it is the scheme's own (SHA-256) */
     if (sa->scheme != VPXI_SIG_ED25519 && alg == VPXI_HASH_SHA256)
-        r = vpxi_key_verify_digest(key, sa->scheme, digest, hval->len, svbytes->data,
-                                   svbytes->len);
+        r = vpxi_key_verify_digest(key, sa->scheme, digest, hval->len, svbytes->data, svbytes->len);
     else
         r = vpxi_key_verify(key, sa->scheme, c->tbs, c->tbs_len, svbytes->data, svbytes->len);
 out:
@@ -718,13 +724,14 @@ static int acl_entry_parse(struct vpxi_sx *sx, const struct vpxi_sexp *n,
         return VPXI_ERR_BAD_FORMAT;
     if ((r = split_elems(n, s)) != 0)
         return r;
-    if (s[CE_VERSION] || s[CE_DISPLAY] || s[CE_ISSUER] || s[CE_ISSUER_INFO] ||
-        s[CE_SUBJECT_INFO] || !s[CE_SUBJECT] || !s[CE_TAG] || s[CE_SUBJECT]->len != 2 ||
+    if (s[CE_VERSION] || s[CE_DISPLAY] || s[CE_ISSUER] || s[CE_ISSUER_INFO] || s[CE_SUBJECT_INFO] ||
+        !s[CE_SUBJECT] || !s[CE_TAG] || s[CE_SUBJECT]->len != 2 ||
         (s[CE_PROPAGATE] && s[CE_PROPAGATE]->len != 1))
         return VPXI_ERR_BAD_FORMAT;
     out->propagate = s[CE_PROPAGATE] != NULL;
     if ((r = subject_parse(sx, s[CE_SUBJECT]->child->next, 0, &out->subject)) != 0 ||
-        (r = tag_of(s[CE_TAG], &out->tag)) != 0 || (r = valid_parse(s[CE_VALID], &out->valid)) != 0 ||
+        (r = tag_of(s[CE_TAG], &out->tag)) != 0 ||
+        (r = valid_parse(s[CE_VALID], &out->valid)) != 0 ||
         (r = comment_of(s[CE_COMMENT], &out->comment)) != 0)
         return r;
     return 0;

@@ -112,8 +112,8 @@ void vpxi_date_format(int64_t t, char out[static VPXI_DATE_LEN + 1])
     {
         unsigned hh = (unsigned)(rem / SEC_PER_HOUR) % 24, mm = (unsigned)(rem / 60) % 60,
                  ss = (unsigned)rem % 60, yy = (unsigned)y % 10000;
-        snprintf(out, VPXI_DATE_LEN + 1, "%04u-%02u-%02u_%02u:%02u:%02u", yy, m % 100,
-                 d % 100, hh, mm, ss);
+        snprintf(out, VPXI_DATE_LEN + 1, "%04u-%02u-%02u_%02u:%02u:%02u", yy, m % 100, d % 100, hh,
+                 mm, ss);
     }
 }
 

@@ -118,8 +118,8 @@ static int edge_local(struct search *s, const struct edge *e, int depth)
 
     if (s->req->want && vpxi_tag_implies(e->tag, s->req->want) != 0) {
         tag_text(s->req->want, t, sizeof(t));
-        record(s, VPXI_ERR_NOT_AUTHORIZED, e->cert, depth, "%s does not grant %s",
-               who(e->cert, b), t);
+        record(s, VPXI_ERR_NOT_AUTHORIZED, e->cert, depth, "%s does not grant %s", who(e->cert, b),
+               t);
         return VPXI_ERR_NOT_AUTHORIZED;
     }
     if ((r = vpxi_validity_check(&e->valid, s->req->now)) != 0) {
@@ -156,8 +156,8 @@ static int join(struct search *s, const struct edge *e, const struct partial *su
 
     memset(out, 0, sizeof(*out));
     if ((r = vpxi_tag_intersect(s->sx, e->tag, sub->tag, &t)) != 0) {
-        record(s, r, next, depth + 1, "%s: tag intersection with the chain is %s",
-               who(next, b), r == VPXI_ERR_TAG_EMPTY ? "empty" : "malformed");
+        record(s, r, next, depth + 1, "%s: tag intersection with the chain is %s", who(next, b),
+               r == VPXI_ERR_TAG_EMPTY ? "empty" : "malformed");
         return r;
     }
     if ((r = vpxi_validity_intersect(&e->valid, &sub->valid, &out->valid)) != 0) {
@@ -173,8 +173,8 @@ static int join(struct search *s, const struct edge *e, const struct partial *su
 }
 
 /* From principal subject q (reached through e), continue to the target. */
-static int principal_reduce(struct search *s, const struct edge *e,
-                            const struct vpxi_principal *q, int depth, struct partial *out)
+static int principal_reduce(struct search *s, const struct edge *e, const struct vpxi_principal *q,
+                            int depth, struct partial *out)
 {
     const struct vpxi_reduce_req *req = s->req;
     struct partial sub;
@@ -192,8 +192,7 @@ static int principal_reduce(struct search *s, const struct edge *e,
         return 0;
     }
     if (depth + 1 >= VPXI_CHAIN_MAX) {
-        record(s, VPXI_ERR_LIMIT, e->cert, depth, "chain longer than %d links",
-               VPXI_CHAIN_MAX);
+        record(s, VPXI_ERR_LIMIT, e->cert, depth, "chain longer than %d links", VPXI_CHAIN_MAX);
         return VPXI_ERR_LIMIT;
     }
     for (size_t i = 0; i < req->ncerts; i++) {
@@ -205,8 +204,8 @@ static int principal_reduce(struct search *s, const struct edge *e,
         any = true;
         if (!e->propagate) {
             record(s, VPXI_ERR_NO_DELEGATION, e->cert, depth + 1,
-                   "%s has no (propagate), so certificate %zu may not follow it",
-                   who(e->cert, b), i + 1);
+                   "%s has no (propagate), so certificate %zu may not follow it", who(e->cert, b),
+                   i + 1);
             continue;
         }
         if (++s->steps > REDUCE_STEP_BUDGET) {
@@ -243,8 +242,7 @@ static int principal_reduce(struct search *s, const struct edge *e,
 }
 
 /* k of the n branches of a threshold subject must reach the target. */
-static int threshold_reduce(struct search *s, const struct edge *e, int depth,
-                            struct partial *out)
+static int threshold_reduce(struct search *s, const struct edge *e, int depth, struct partial *out)
 {
     const struct vpxi_subject *t = e->subject;
     struct partial branch, acc;
@@ -280,8 +278,8 @@ static int threshold_reduce(struct search *s, const struct edge *e, int depth,
         snprintf(last, sizeof(last), "%s", s->fail ? s->why : "no branch reduces");
         s->fail = 0;
         record(s, VPXI_ERR_THRESHOLD, e->cert, depth,
-               "%s: %u of its (k-of-n %u %u) branches reduce, %u needed (%s)",
-               who(e->cert, b), ok, t->k, t->n, t->k, last);
+               "%s: %u of its (k-of-n %u %u) branches reduce, %u needed (%s)", who(e->cert, b), ok,
+               t->k, t->n, t->k, last);
         return VPXI_ERR_THRESHOLD;
     }
     *out = acc;
@@ -375,8 +373,8 @@ static int diagnose(struct search *s, struct vpxi_reduce_result *res)
             return diag_fail(res, r, (int)i,
                              "certificate %zu: tag intersection with the chain is empty", i + 1);
         if ((r = vpxi_validity_intersect(&v, &c->valid, &v)) != 0)
-            return diag_fail(res, r, (int)i,
-                             "certificate %zu: validity is disjoint from the chain", i + 1);
+            return diag_fail(res, r, (int)i, "certificate %zu: validity is disjoint from the chain",
+                             i + 1);
     }
     if (s->target && req->certs[req->ncerts - 1]->subject.kind == VPXI_SUBJECT_PRINCIPAL &&
         !vpxi_principal_equal(&req->certs[req->ncerts - 1]->subject.p, s->target))
@@ -404,8 +402,7 @@ int vpxi_reduce(struct vpxi_sx *sx, const struct vpxi_reduce_req *req,
     s.fail_depth = -1;
     s.target = req->subject;
     if (!s.target) {
-        if (req->ncerts == 0 ||
-            req->certs[req->ncerts - 1]->subject.kind != VPXI_SUBJECT_PRINCIPAL)
+        if (req->ncerts == 0 || req->certs[req->ncerts - 1]->subject.kind != VPXI_SUBJECT_PRINCIPAL)
             return diag_fail(res, VPXI_ERR_INVALID, -1,
                              "no final subject given and the last certificate has none");
         s.target = &req->certs[req->ncerts - 1]->subject.p;

@@ -466,8 +466,7 @@ bool vpxi_sexp_atom_is(const struct vpxi_sexp *n, const char *s)
 {
     size_t l = strlen(s);
 
-    return n && n->type == VPXI_SEXP_ATOM && !n->hint && n->len == l &&
-           memcmp(n->data, s, l) == 0;
+    return n && n->type == VPXI_SEXP_ATOM && !n->hint && n->len == l && memcmp(n->data, s, l) == 0;
 }
 
 struct vpxi_sexp *vpxi_sexp_nth(const struct vpxi_sexp *list, size_t i)

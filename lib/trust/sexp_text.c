@@ -203,8 +203,7 @@ static int parse_escape(struct aparse *a, int *c)
     case '\r':
     case '\n':
         /* continuation: \ followed by CR, LF, CRLF or LFCR */
-        if (a->pos < a->len && (a->p[a->pos] == '\r' || a->p[a->pos] == '\n') &&
-            a->p[a->pos] != e)
+        if (a->pos < a->len && (a->p[a->pos] == '\r' || a->p[a->pos] == '\n') && a->p[a->pos] != e)
             a->pos++;
         *c = -1;
         return 0;
@@ -400,8 +399,7 @@ static int parse_transport(struct aparse *a, struct vpxi_sexp *parent, struct vp
 }
 
 /* Builder directives. */
-static int parse_directive(struct aparse *a, struct vpxi_sexp *parent,
-                           struct vpxi_sexp **root)
+static int parse_directive(struct aparse *a, struct vpxi_sexp *parent, struct vpxi_sexp **root)
 {
     struct vpxi_sexp *n = NULL, *src, *e;
     const char *s;
@@ -421,9 +419,7 @@ static int parse_directive(struct aparse *a, struct vpxi_sexp *parent,
         blen = va_arg(*a->ap, size_t);
         n = vpxi_sexp_atom(a->sx, b, blen);
         break;
-    case 'u':
-        n = vpxi_sexp_atom_u64(a->sx, va_arg(*a->ap, uint64_t));
-        break;
+    case 'u': n = vpxi_sexp_atom_u64(a->sx, va_arg(*a->ap, uint64_t)); break;
     case 'S':
         src = va_arg(*a->ap, struct vpxi_sexp *);
         a->pos += 2;
@@ -447,8 +443,7 @@ static int parse_directive(struct aparse *a, struct vpxi_sexp *parent,
                 return r;
         }
         return 0;
-    default:
-        return VPXI_ERR_BAD_FORMAT;
+    default: return VPXI_ERR_BAD_FORMAT;
     }
     if (!n)
         return VPXI_ERR_NOMEM;
@@ -465,18 +460,13 @@ static int parse_value(struct aparse *a, struct vpxi_sexp *parent, struct vpxi_s
     if (a->pos >= a->len)
         return VPXI_ERR_TRUNCATED;
     switch (a->p[a->pos]) {
-    case '(':
-        return parse_list(a, parent, root);
-    case '{':
-        return parse_transport(a, parent, root);
+    case '(': return parse_list(a, parent, root);
+    case '{': return parse_transport(a, parent, root);
     case ')':
     case ']':
-    case '}':
-        return VPXI_ERR_BAD_FORMAT;
-    case '%':
-        return parse_directive(a, parent, root);
-    default:
-        break;
+    case '}': return VPXI_ERR_BAD_FORMAT;
+    case '%': return parse_directive(a, parent, root);
+    default: break;
     }
     if ((n = sexp_node(a->sx, VPXI_SEXP_ATOM)) == NULL)
         return VPXI_ERR_NOMEM;
@@ -651,8 +641,7 @@ static int write_simple(struct vpxi_wr *w, const uint8_t *p, size_t n)
     char *tmp;
 
     switch (choose_repr(p, n)) {
-    case REPR_TOKEN:
-        return vpxi_wr_bytes(w, p, n);
+    case REPR_TOKEN: return vpxi_wr_bytes(w, p, n);
     case REPR_QUOTED:
         vpxi_wr_u8(w, '"');
         for (size_t i = 0; i < n; i++) {
@@ -757,10 +746,8 @@ int vpxi_sexp_write(const struct vpxi_sexp *n, enum vpxi_sexp_form form, struct 
     char *b64;
 
     switch (form) {
-    case VPXI_SEXP_CANONICAL:
-        return vpxi_sexp_write_canonical(n, w);
-    case VPXI_SEXP_ADVANCED:
-        return write_pretty(n, w, 0);
+    case VPXI_SEXP_CANONICAL: return vpxi_sexp_write_canonical(n, w);
+    case VPXI_SEXP_ADVANCED: return write_pretty(n, w, 0);
     case VPXI_SEXP_TRANSPORT:
         vpxi_wr_init_dyn(&tmp, 0);
         if (vpxi_sexp_write_canonical(n, &tmp) != 0) {

@@ -41,8 +41,20 @@ static const char usage[] =
 
 /* Options shared by issue and acl. */
 enum {
-    OPT_ISSUER = 256, OPT_SUBJECT, OPT_SUBJECT_SEXP, OPT_TAG, OPT_PROPAGATE, OPT_NB, OPT_NA,
-    OPT_COMMENT, OPT_SUBJECT_HASH, OPT_ISSUER_HASH, OPT_FORCE, OPT_ACL, OPT_AT, OPT_JSON,
+    OPT_ISSUER = 256,
+    OPT_SUBJECT,
+    OPT_SUBJECT_SEXP,
+    OPT_TAG,
+    OPT_PROPAGATE,
+    OPT_NB,
+    OPT_NA,
+    OPT_COMMENT,
+    OPT_SUBJECT_HASH,
+    OPT_ISSUER_HASH,
+    OPT_FORCE,
+    OPT_ACL,
+    OPT_AT,
+    OPT_JSON,
     OPT_APPEND,
 };
 
@@ -106,11 +118,8 @@ static int parse_args(int argc, char **argv, struct cert_args *a)
                 return cli_err("unknown form '%s' (canonical, advanced, transport)", optarg),
                        CLI_USAGE;
             break;
-        case 'h':
-            printf("usage: %s %s", cli_prog, usage);
-            exit(CLI_OK);
-        default:
-            return CLI_USAGE;
+        case 'h': printf("usage: %s %s", cli_prog, usage); exit(CLI_OK);
+        default: return CLI_USAGE;
         }
     }
     a->nfiles = argc - optind;
@@ -153,8 +162,7 @@ static int load_key(const char *path, bool priv, struct vpxi_key **k)
                        "public keys: ECDSA P-256, Ed25519, RSA)",
                        path);
     if (r == VPXI_ERR_BAD_KEY && priv)
-        return cli_err("%s: not a private key (the issuer signs: give its private key file)",
-                       path);
+        return cli_err("%s: not a private key (the issuer signs: give its private key file)", path);
     if (r)
         return cli_err_r(r, "%s", path);
     return 0;
@@ -675,7 +683,7 @@ int cmd_cert(int argc, char **argv)
         const char *name;
         int (*fn)(int, char **);
     } subs[] = {
-        { "issue", cmd_issue }, { "show", cmd_show },   { "verify", cmd_verify },
+        { "issue", cmd_issue },   { "show", cmd_show }, { "verify", cmd_verify },
         { "reduce", cmd_reduce }, { "join", cmd_join }, { "acl", cmd_acl },
     };
 

@@ -51,11 +51,8 @@ int cmd_sexp(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case 'h':
-            printf("usage: %s %s", cli_prog, usage);
-            return CLI_OK;
-        default:
-            return cli_usage(usage);
+        case 'h': printf("usage: %s %s", cli_prog, usage); return CLI_OK;
+        default: return cli_usage(usage);
         }
     }
     if (argc - optind > 1)

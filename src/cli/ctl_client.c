@@ -40,8 +40,9 @@ int ctl_call(const char *path, int argc, const char *const *argv, char **body, s
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
     if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
         connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(err, errlen, "cannot reach vpxid at %s: %s (is the daemon running? "
-                              "--socket or VPXI_SOCKET select another)",
+        snprintf(err, errlen,
+                 "cannot reach vpxid at %s: %s (is the daemon running? "
+                 "--socket or VPXI_SOCKET select another)",
                  path, strerror(errno));
         if (fd >= 0)
             close(fd);

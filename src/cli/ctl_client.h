@@ -16,7 +16,7 @@ const char *ctl_socket_path(const char *opt);
  * malloc'd JSON body in *body. On a daemon error returns 1 with the error
  * name and message in err; on a transport error returns -1 with a message.
  */
-int ctl_call(const char *socket_path, int argc, const char *const *argv, char **body,
-             size_t *len, char *err, size_t errlen);
+int ctl_call(const char *socket_path, int argc, const char *const *argv, char **body, size_t *len,
+             char *err, size_t errlen);
 
 #endif

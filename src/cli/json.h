@@ -15,10 +15,10 @@ struct json {
     enum json_type type;
     bool b;
     double num;
-    char *str;           /* J_STR (NUL-terminated), also member keys */
-    struct json *child;  /* J_ARR / J_OBJ elements */
-    struct json *next;   /* next element */
-    char *key;           /* member name inside an object */
+    char *str;          /* J_STR (NUL-terminated), also member keys */
+    struct json *child; /* J_ARR / J_OBJ elements */
+    struct json *next;  /* next element */
+    char *key;          /* member name inside an object */
 };
 
 struct json_block;

@@ -39,8 +39,7 @@ static void help(FILE *f)
             cli_prog);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'%s COMMAND --help' describes a command. Version %s.\n", cli_prog,
-            VPXI_VERSION);
+    fprintf(f, "\n'%s COMMAND --help' describes a command. Version %s.\n", cli_prog, VPXI_VERSION);
 }
 
 int main(int argc, char **argv)

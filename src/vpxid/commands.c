@@ -60,8 +60,7 @@ static int cmd_reload(void *ctx, int argc, char **argv, struct vpxi_wr *out, cha
     return vpxi_wr_str(out, "{\"reload\":\"requested\"}");
 }
 
-static int cmd_stop(void *ctx, int argc, char **argv, struct vpxi_wr *out, char *err,
-                    size_t errlen)
+static int cmd_stop(void *ctx, int argc, char **argv, struct vpxi_wr *out, char *err, size_t errlen)
 {
     (void)ctx;
     (void)argc;
@@ -72,8 +71,7 @@ static int cmd_stop(void *ctx, int argc, char **argv, struct vpxi_wr *out, char 
     return vpxi_wr_str(out, "{\"stop\":\"requested\"}");
 }
 
-static int cmd_peer(void *ctx, int argc, char **argv, struct vpxi_wr *out, char *err,
-                    size_t errlen)
+static int cmd_peer(void *ctx, int argc, char **argv, struct vpxi_wr *out, char *err, size_t errlen)
 {
     struct daemon *d = ctx;
     struct overlay *o;

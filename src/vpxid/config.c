@@ -23,34 +23,34 @@
 enum section { S_DAEMON = 1, S_OVERLAY = 2, S_PEER = 4 };
 
 enum kind {
-    K_STR,     /* char[size] */
-    K_PATH,    /* char[CFG_PATH_MAX] */
-    K_UINT,    /* unsigned in [min, max] */
-    K_U64,     /* uint64_t, with k/M/G suffixes */
-    K_SECS,    /* unsigned seconds, with s/m/h/d suffixes */
-    K_ADDR,    /* struct cfg_addr, default port 10500; sets has_* if flag_off >= 0 */
-    K_IPV4,    /* struct in_addr in 100.64.0.0/10 */
-    K_HIT,     /* uint8_t[16], an ORCHID */
-    K_LEVEL,   /* log level name */
-    K_ESP,     /* list of ESP suites */
-    K_DH,      /* list of DH groups */
-    K_CIPHER,  /* list of HIP ciphers */
-    K_SEXP,    /* an S-expression, kept as text */
-    K_CHAIN,   /* appended path (repeatable) */
-    K_IFNAME,  /* interface name */
-    K_LINK,    /* encrypt | integrity | clear */
-    K_BOOL,    /* yes | no */
+    K_STR,    /* char[size] */
+    K_PATH,   /* char[CFG_PATH_MAX] */
+    K_UINT,   /* unsigned in [min, max] */
+    K_U64,    /* uint64_t, with k/M/G suffixes */
+    K_SECS,   /* unsigned seconds, with s/m/h/d suffixes */
+    K_ADDR,   /* struct cfg_addr, default port 10500; sets has_* if flag_off >= 0 */
+    K_IPV4,   /* struct in_addr in 100.64.0.0/10 */
+    K_HIT,    /* uint8_t[16], an ORCHID */
+    K_LEVEL,  /* log level name */
+    K_ESP,    /* list of ESP suites */
+    K_DH,     /* list of DH groups */
+    K_CIPHER, /* list of HIP ciphers */
+    K_SEXP,   /* an S-expression, kept as text */
+    K_CHAIN,  /* appended path (repeatable) */
+    K_IFNAME, /* interface name */
+    K_LINK,   /* encrypt | integrity | clear */
+    K_BOOL,   /* yes | no */
 };
 
 struct keyword {
     const char *name;
     unsigned sections;
     enum kind kind;
-    size_t off;       /* into the section's struct */
-    size_t size;      /* K_STR: buffer size; K_ESP..K_CIPHER: offset of the count */
-    long flag_off;    /* offset of a bool "has_" flag, or -1 */
+    size_t off;    /* into the section's struct */
+    size_t size;   /* K_STR: buffer size; K_ESP..K_CIPHER: offset of the count */
+    long flag_off; /* offset of a bool "has_" flag, or -1 */
     unsigned long min, max;
-    const char *def;  /* default, parsed like a value; NULL: none */
+    const char *def; /* default, parsed like a value; NULL: none */
     const char *help;
 };
 
@@ -85,8 +85,8 @@ static const struct keyword keywords[] = {
     { "esp", S_OVERLAY | S_PEER, K_ESP, 0, 0, -1, 0, 0, "aes128-gcm16 aes128-cbc-sha256",
       "ESP suites, preferred first" },
     { "dh", S_OVERLAY, K_DH, O(dh), O(ndh), -1, 0, 0, "p256 modp2048", "DH groups" },
-    { "hip-cipher", S_OVERLAY, K_CIPHER, O(cipher), O(ncipher), -1, 0, 0,
-      "aes128-cbc aes256-cbc", "HIP_CIPHER suites" },
+    { "hip-cipher", S_OVERLAY, K_CIPHER, O(cipher), O(ncipher), -1, 0, 0, "aes128-cbc aes256-cbc",
+      "HIP_CIPHER suites" },
     { "puzzle-k", S_OVERLAY, K_UINT, O(puzzle_k), 0, -1, 0, 40, "0",
       "puzzle difficulty (raised automatically under load)" },
     { "rekey-time", S_OVERLAY, K_SECS, O(rekey_seconds), 0, -1, 10, 86400 * 30, "1h",
@@ -128,10 +128,16 @@ static const struct names esp_names[] = {
     { NULL, 0 },
 };
 static const struct names dh_names[] = {
-    { "p256", 7 }, { "modp2048", 11 }, { "modp1536", 3 }, { NULL, 0 },
+    { "p256", 7 },
+    { "modp2048", 11 },
+    { "modp1536", 3 },
+    { NULL, 0 },
 };
 static const struct names cipher_names[] = {
-    { "aes128-cbc", 2 }, { "aes256-cbc", 4 }, { "null", 1 }, { NULL, 0 },
+    { "aes128-cbc", 2 },
+    { "aes256-cbc", 4 },
+    { "null", 1 },
+    { NULL, 0 },
 };
 
 static const char *name_of(const struct names *t, uint16_t v)
@@ -217,8 +223,8 @@ void config_addr_str(const struct cfg_addr *a, char *buf, size_t len)
     }
 }
 
-static int parse_list(const struct names *t, const char *v, uint16_t *out, size_t *n,
-                      char *why, size_t wlen)
+static int parse_list(const struct names *t, const char *v, uint16_t *out, size_t *n, char *why,
+                      size_t wlen)
 {
     char buf[CFG_LINE_MAX], *save = NULL, *tok;
 
@@ -266,10 +272,22 @@ static int parse_u64(const char *v, uint64_t *out)
         return -1;
     switch (*end) {
     case 0: break;
-    case 'k': x *= 1000ULL; end++; break;
-    case 'M': x *= 1000000ULL; end++; break;
-    case 'G': x *= 1000000000ULL; end++; break;
-    case 'T': x *= 1000000000000ULL; end++; break;
+    case 'k':
+        x *= 1000ULL;
+        end++;
+        break;
+    case 'M':
+        x *= 1000000ULL;
+        end++;
+        break;
+    case 'G':
+        x *= 1000000000ULL;
+        end++;
+        break;
+    case 'T':
+        x *= 1000000000000ULL;
+        end++;
+        break;
     default: return -1;
     }
     if (*end)
@@ -290,7 +308,8 @@ static int parse_secs(const char *v, uint64_t *out)
     if (errno)
         return -1;
     switch (*end) {
-    case 0: case 's': break;
+    case 0:
+    case 's': break;
     case 'm': x *= 60; break;
     case 'h': x *= 3600; break;
     case 'd': x *= 86400; break;
@@ -386,8 +405,8 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
         return parse_list(dh_names, v, (uint16_t *)field, (size_t *)((uint8_t *)base + k->size),
                           why, wlen);
     case K_CIPHER:
-        return parse_list(cipher_names, v, (uint16_t *)field,
-                          (size_t *)((uint8_t *)base + k->size), why, wlen);
+        return parse_list(cipher_names, v, (uint16_t *)field, (size_t *)((uint8_t *)base + k->size),
+                          why, wlen);
     case K_SEXP: {
         struct vpxi_sx *sx = vpxi_sx_new();
         struct vpxi_sexp *n;
@@ -451,11 +470,11 @@ static int set_esp(unsigned section, void *base, const char *v, char *why, size_
     return parse_list(esp_names, v, p->esp, &p->nesp, why, wlen);
 }
 
-static int apply(const struct keyword *k, unsigned section, void *base, const char *v,
-                 char *why, size_t wlen)
+static int apply(const struct keyword *k, unsigned section, void *base, const char *v, char *why,
+                 size_t wlen)
 {
-    int r = k->kind == K_ESP ? set_esp(section, base, v, why, wlen)
-                             : set_value(k, base, v, why, wlen);
+    int r =
+        k->kind == K_ESP ? set_esp(section, base, v, why, wlen) : set_value(k, base, v, why, wlen);
 
     if (r == 0 && k->flag_off >= 0)
         *(bool *)((uint8_t *)base + k->flag_off) = true;
@@ -555,8 +574,7 @@ static int open_section(struct parser *p, char *hdr)
         struct cfg_overlay *o = (struct cfg_overlay *)config_overlay(p->c, words[1]);
         struct cfg_peer *peer, *np;
         if (!o)
-            return fail(p, "[peer %s %s]: no [overlay %s] before it", words[1], words[2],
-                        words[1]);
+            return fail(p, "[peer %s %s]: no [overlay %s] before it", words[1], words[2], words[1]);
         if (!valid_name(words[2]))
             return fail(p, "[peer %s %s]: bad peer name", words[1], words[2]);
         for (size_t i = 0; i < o->npeers; i++)
@@ -638,12 +656,12 @@ static int validate(struct parser *p)
             snprintf(o->tun, sizeof(o->tun), "vpxi%u", (unsigned)(i % CFG_OVERLAYS_MAX));
         for (size_t j = 0; j < i; j++) {
             if (!strcmp(c->overlays[j].tun, o->tun))
-                return fail(p, "[overlay %s]: tun %s already used by [overlay %s]", o->name,
-                            o->tun, c->overlays[j].name);
+                return fail(p, "[overlay %s]: tun %s already used by [overlay %s]", o->name, o->tun,
+                            c->overlays[j].name);
             if (c->overlays[j].listen.len == o->listen.len &&
                 !memcmp(&c->overlays[j].listen.ss, &o->listen.ss, o->listen.len))
-                return fail(p, "[overlay %s]: listen address already used by [overlay %s]",
-                            o->name, c->overlays[j].name);
+                return fail(p, "[overlay %s]: listen address already used by [overlay %s]", o->name,
+                            c->overlays[j].name);
         }
         for (size_t k = 0; k < o->npeers; k++) {
             struct cfg_peer *pe = &o->peers[k];
@@ -661,8 +679,9 @@ static int validate(struct parser *p)
                     return fail(p, "[peer %s %s]: ipv4 already used by peer %s", o->name, pe->name,
                                 o->peers[m].name);
             if (!strcmp(pe->link, "clear"))
-                return fail(p, "[peer %s %s]: link clear is not available on the overlay "
-                               "(it needs both ends in one trusted site; use integrity)",
+                return fail(p,
+                            "[peer %s %s]: link clear is not available on the overlay "
+                            "(it needs both ends in one trusted site; use integrity)",
                             o->name, pe->name);
         }
     }
@@ -747,25 +766,20 @@ static void show_value(FILE *f, const struct keyword *k, unsigned section, const
     char buf[INET6_ADDRSTRLEN + 16];
 
     switch (k->kind) {
-    case K_STR: case K_PATH: case K_SEXP: case K_IFNAME: case K_LINK:
-        fprintf(f, "%s", (const char *)field);
-        break;
-    case K_BOOL:
-        fprintf(f, "%s", *(const bool *)field ? "yes" : "no");
-        break;
-    case K_UINT: case K_SECS:
-        fprintf(f, "%u", *(const unsigned *)field);
-        break;
-    case K_U64:
-        fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)field);
-        break;
+    case K_STR:
+    case K_PATH:
+    case K_SEXP:
+    case K_IFNAME:
+    case K_LINK: fprintf(f, "%s", (const char *)field); break;
+    case K_BOOL: fprintf(f, "%s", *(const bool *)field ? "yes" : "no"); break;
+    case K_UINT:
+    case K_SECS: fprintf(f, "%u", *(const unsigned *)field); break;
+    case K_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)field); break;
     case K_ADDR:
         config_addr_str((const struct cfg_addr *)field, buf, sizeof(buf));
         fprintf(f, "%s", buf);
         break;
-    case K_IPV4:
-        fprintf(f, "%s", inet_ntop(AF_INET, field, buf, sizeof(buf)) ? buf : "");
-        break;
+    case K_IPV4: fprintf(f, "%s", inet_ntop(AF_INET, field, buf, sizeof(buf)) ? buf : ""); break;
     case K_HIT:
         vpxi_hit_to_str(field, buf);
         fprintf(f, "%s", buf);

@@ -42,15 +42,15 @@ struct cfg_peer {
     char name[CFG_NAME_MAX];
     char overlay[CFG_NAME_MAX];
     bool has_hit;
-    uint8_t hit[16];                 /* from hit = or computed from key = */
-    char keyfile[CFG_PATH_MAX];      /* public key file, optional when hit is given */
-    struct cfg_addr address;         /* underlay locator (static for now) */
+    uint8_t hit[16];            /* from hit = or computed from key = */
+    char keyfile[CFG_PATH_MAX]; /* public key file, optional when hit is given */
+    struct cfg_addr address;    /* underlay locator (static for now) */
     bool has_address;
-    struct in_addr ipv4;             /* overlay IPv4 mapped to the peer's HIT */
+    struct in_addr ipv4; /* overlay IPv4 mapped to the peer's HIT */
     bool has_ipv4;
-    uint16_t esp[CFG_LIST_MAX];      /* ESP suites allowed on this link (empty: overlay's) */
+    uint16_t esp[CFG_LIST_MAX]; /* ESP suites allowed on this link (empty: overlay's) */
     size_t nesp;
-    char link[16];                   /* encrypt | integrity | clear (informational) */
+    char link[16]; /* encrypt | integrity | clear (informational) */
     int line;
 };
 
@@ -60,12 +60,12 @@ struct cfg_overlay {
     char aclfile[CFG_PATH_MAX];
     char chain[CFG_CHAIN_MAX][CFG_PATH_MAX];
     size_t nchain;
-    char require[CFG_SEXP_MAX];      /* tag required from peers; "" = default */
+    char require[CFG_SEXP_MAX]; /* tag required from peers; "" = default */
     struct cfg_addr listen;
     char tun[IFNAMSIZ];
     struct in_addr ipv4;
     bool has_ipv4;
-    unsigned prefix4;                /* IPv4 prefix length of the overlay (default 10) */
+    unsigned prefix4; /* IPv4 prefix length of the overlay (default 10) */
     unsigned mtu;
     uint16_t esp[CFG_LIST_MAX];
     size_t nesp;
@@ -74,12 +74,12 @@ struct cfg_overlay {
     uint16_t cipher[CFG_LIST_MAX];
     size_t ncipher;
     unsigned puzzle_k;
-    unsigned rekey_seconds;          /* rekey each SA after this age */
-    uint64_t rekey_packets;          /* ... or this many packets */
-    uint64_t rekey_bytes;            /* ... or this many bytes */
-    unsigned renew_check_seconds;    /* how often the chain files are checked for renewal */
-    unsigned threads;                /* datapath threads (0 = auto) */
-    bool esn;                        /* 64-bit ESP sequence numbers (RFC 7402); both ends agree */
+    unsigned rekey_seconds;       /* rekey each SA after this age */
+    uint64_t rekey_packets;       /* ... or this many packets */
+    uint64_t rekey_bytes;         /* ... or this many bytes */
+    unsigned renew_check_seconds; /* how often the chain files are checked for renewal */
+    unsigned threads;             /* datapath threads (0 = auto) */
+    bool esn;                     /* 64-bit ESP sequence numbers (RFC 7402); both ends agree */
     struct cfg_peer *peers;
     size_t npeers;
     int line;
@@ -88,9 +88,9 @@ struct cfg_overlay {
 struct config {
     char path[CFG_PATH_MAX];
     char control[CFG_PATH_MAX];
-    char user[CFG_NAME_MAX];         /* "" = stay root (not recommended) */
+    char user[CFG_NAME_MAX]; /* "" = stay root (not recommended) */
     int log_level;
-    char keylog[CFG_PATH_MAX];       /* "" = off */
+    char keylog[CFG_PATH_MAX]; /* "" = off */
     struct cfg_overlay *overlays;
     size_t noverlays;
 };

@@ -86,13 +86,13 @@ static void dispatch(struct conn *k)
          tok = strtok_r(NULL, " \t", &save))
         argv[argc++] = tok;
     if (argc < 3 || strcmp(argv[0], CTL_MAGIC) != 0) {
-        vpxi_wr_printf(&k->reply, "%s %d ERR VPXI_ERR_PROTOCOL not a control request\n",
-                       CTL_MAGIC, CTL_VERSION);
+        vpxi_wr_printf(&k->reply, "%s %d ERR VPXI_ERR_PROTOCOL not a control request\n", CTL_MAGIC,
+                       CTL_VERSION);
         goto send;
     }
     if (strcmp(argv[1], "1") != 0) {
-        vpxi_wr_printf(&k->reply, "%s %d ERR VPXI_ERR_UNSUPPORTED protocol version %s\n",
-                       CTL_MAGIC, CTL_VERSION, argv[1]);
+        vpxi_wr_printf(&k->reply, "%s %d ERR VPXI_ERR_UNSUPPORTED protocol version %s\n", CTL_MAGIC,
+                       CTL_VERSION, argv[1]);
         goto send;
     }
     for (size_t i = 0; i < c->ncmds; i++) {
@@ -107,8 +107,8 @@ static void dispatch(struct conn *k)
             vpxi_wr_bytes(&k->reply, body.p, body.len);
             vpxi_wr_u8(&k->reply, '\n');
         } else {
-            vpxi_wr_printf(&k->reply, "%s %d ERR %s %s\n", CTL_MAGIC, CTL_VERSION,
-                           vpxi_errname(r), err[0] ? err : vpxi_strerror(r));
+            vpxi_wr_printf(&k->reply, "%s %d ERR %s %s\n", CTL_MAGIC, CTL_VERSION, vpxi_errname(r),
+                           err[0] ? err : vpxi_strerror(r));
         }
         vpxi_wr_clear(&body);
         goto send;

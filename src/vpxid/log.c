@@ -41,7 +41,8 @@ int log_level_parse(const char *s)
     return -1;
 }
 
-static void vlog(enum log_level level, const char *func, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(enum log_level level, const char *func,
+                                                       const char *fmt, va_list ap)
 {
     struct timespec ts;
     struct tm tm;

@@ -36,20 +36,21 @@ struct log_ratelimit {
 void log_msg_rl(struct log_ratelimit *rl, enum log_level level, const char *func, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 
-#define log_err(...) log_msg(LOG_ERR, __func__, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __func__, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __func__, __VA_ARGS__)
+#define log_err(...)   log_msg(LOG_ERR, __func__, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __func__, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __func__, __VA_ARGS__)
 #define log_proto(...) log_msg(LOG_PROTO, __func__, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __func__, __VA_ARGS__)
 /* With the library error appended: log_err_r(r, "parse cert") -> "parse cert: <strerror>" */
-#define log_err_r(r, fmt, ...) log_msg(LOG_ERR, __func__, fmt ": %s", ##__VA_ARGS__, vpxi_strerror(r))
-#define log_warn_r(r, fmt, ...) \
+#define log_err_r(r, fmt, ...)                                                                     \
+    log_msg(LOG_ERR, __func__, fmt ": %s", ##__VA_ARGS__, vpxi_strerror(r))
+#define log_warn_r(r, fmt, ...)                                                                    \
     log_msg(LOG_WARN, __func__, fmt ": %s", ##__VA_ARGS__, vpxi_strerror(r))
 /* Rate-limited debug for events triggered by unauthenticated input. */
-#define log_unauth(...)                                                   \
-    do {                                                                  \
-        static struct log_ratelimit rl_;                                  \
-        log_msg_rl(&rl_, LOG_PROTO, __func__, __VA_ARGS__);               \
+#define log_unauth(...)                                                                            \
+    do {                                                                                           \
+        static struct log_ratelimit rl_;                                                           \
+        log_msg_rl(&rl_, LOG_PROTO, __func__, __VA_ARGS__);                                        \
     } while (0)
 
 #endif

@@ -16,7 +16,7 @@ typedef void (*io_cb)(struct loop *l, int fd, uint32_t events, void *arg);
 typedef void (*timer_cb)(struct loop *l, void *arg);
 
 struct timer {
-    int64_t when_ms;  /* CLOCK_MONOTONIC milliseconds */
+    int64_t when_ms; /* CLOCK_MONOTONIC milliseconds */
     timer_cb cb;
     void *arg;
     long idx;         /* position in the heap, -1 when not armed */

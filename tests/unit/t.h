@@ -17,72 +17,71 @@
 
 static int t_failures, t_checks;
 
-#define CHECK(cond)                                                                      \
-    do {                                                                                 \
-        t_checks++;                                                                      \
-        if (!(cond)) {                                                                   \
-            t_failures++;                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
-        }                                                                                \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        t_checks++;                                                                                \
+        if (!(cond)) {                                                                             \
+            t_failures++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                   \
-    do {                                                                                 \
-        long long t_a_ = (long long)(a), t_b_ = (long long)(b);                          \
-        t_checks++;                                                                      \
-        if (t_a_ != t_b_) {                                                              \
-            t_failures++;                                                                \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, expected %s == %lld\n", \
-                    __FILE__, __LINE__, #a, t_a_, #b, t_b_);                             \
-        }                                                                                \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long t_a_ = (long long)(a), t_b_ = (long long)(b);                                    \
+        t_checks++;                                                                                \
+        if (t_a_ != t_b_) {                                                                        \
+            t_failures++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, expected %s == %lld\n", __FILE__, \
+                    __LINE__, #a, t_a_, #b, t_b_);                                                 \
+        }                                                                                          \
     } while (0)
 
 /* An int-returning call must return the given VPXI code. */
-#define CHECK_ERR(expr, code)                                                            \
-    do {                                                                                 \
-        int t_r_ = (expr);                                                               \
-        t_checks++;                                                                      \
-        if (t_r_ != (code)) {                                                            \
-            t_failures++;                                                                \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), expected %s\n", __FILE__,       \
-                    __LINE__, #expr, vpxi_errname(t_r_), t_r_, vpxi_errname(code));      \
-        }                                                                                \
+#define CHECK_ERR(expr, code)                                                                      \
+    do {                                                                                           \
+        int t_r_ = (expr);                                                                         \
+        t_checks++;                                                                                \
+        if (t_r_ != (code)) {                                                                      \
+            t_failures++;                                                                          \
+            fprintf(stderr, "%s:%d: %s returned %s (%d), expected %s\n", __FILE__, __LINE__,       \
+                    #expr, vpxi_errname(t_r_), t_r_, vpxi_errname(code));                          \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_OK(expr) CHECK_ERR(expr, 0)
 
-#define CHECK_MEM(a, b, n)                                                               \
-    do {                                                                                 \
-        t_checks++;                                                                      \
-        if (memcmp((a), (b), (n)) != 0) {                                                \
-            t_failures++;                                                                \
-            fprintf(stderr, "%s:%d: CHECK_MEM failed: %s vs %s\n", __FILE__, __LINE__,   \
-                    #a, #b);                                                             \
-        }                                                                                \
+#define CHECK_MEM(a, b, n)                                                                         \
+    do {                                                                                           \
+        t_checks++;                                                                                \
+        if (memcmp((a), (b), (n)) != 0) {                                                          \
+            t_failures++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK_MEM failed: %s vs %s\n", __FILE__, __LINE__, #a, #b);    \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                  \
-    do {                                                                                 \
-        const char *t_a_ = (a), *t_b_ = (b);                                             \
-        t_checks++;                                                                      \
-        if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0) {                                 \
-            t_failures++;                                                                \
-            fprintf(stderr, "%s:%d: CHECK_STR failed:\n  got:      %s\n  expected: %s\n", \
-                    __FILE__, __LINE__, t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)"); \
-        }                                                                                \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *t_a_ = (a), *t_b_ = (b);                                                       \
+        t_checks++;                                                                                \
+        if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0) {                                           \
+            t_failures++;                                                                          \
+            fprintf(stderr, "%s:%d: CHECK_STR failed:\n  got:      %s\n  expected: %s\n",          \
+                    __FILE__, __LINE__, t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)");           \
+        }                                                                                          \
     } while (0)
 
-#define RUN(fn)                                                                          \
-    do {                                                                                 \
-        int t_before_ = t_failures;                                                      \
-        fn();                                                                            \
-        fprintf(stderr, "%-40s %s\n", #fn, t_failures == t_before_ ? "ok" : "FAILED");  \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        int t_before_ = t_failures;                                                                \
+        fn();                                                                                      \
+        fprintf(stderr, "%-40s %s\n", #fn, t_failures == t_before_ ? "ok" : "FAILED");             \
     } while (0)
 
-#define T_DONE()                                                                         \
-    do {                                                                                 \
-        fprintf(stderr, "%d checks, %d failures\n", t_checks, t_failures);              \
-        return t_failures ? 1 : 0;                                                       \
+#define T_DONE()                                                                                   \
+    do {                                                                                           \
+        fprintf(stderr, "%d checks, %d failures\n", t_checks, t_failures);                         \
+        return t_failures ? 1 : 0;                                                                 \
     } while (0)
 
 /* Path of a file under tests/vectors (from the VPXI_VECTORS environment). */

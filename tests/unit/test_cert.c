@@ -34,8 +34,8 @@ static struct vpxi_sexp *tagx(struct vpxi_sx *sx, const char *text)
 
 /* Issues issuer -> subject and re-reads the result from its canonical bytes
  * (as a peer would), appending the certificates to pool. */
-static void issue(struct vpxi_sx *sx, struct vpxi_key *iss, struct vpxi_key *sub,
-                  const char *tag, bool prop, int64_t nb, int64_t na, struct vpxi_seq **pool)
+static void issue(struct vpxi_sx *sx, struct vpxi_key *iss, struct vpxi_key *sub, const char *tag,
+                  bool prop, int64_t nb, int64_t na, struct vpxi_seq **pool)
 {
     struct vpxi_cert_params p = { 0 };
     struct vpxi_sexp *seqn, *back;
@@ -64,16 +64,16 @@ static void issue(struct vpxi_sx *sx, struct vpxi_key *iss, struct vpxi_key *sub
         CHECK_OK(vpxi_seq_merge(sx, *pool, one));
 }
 
-static struct vpxi_acl *acl_for(struct vpxi_sx *sx, struct vpxi_key *k, const char *tag,
-                                bool prop)
+static struct vpxi_acl *acl_for(struct vpxi_sx *sx, struct vpxi_key *k, const char *tag, bool prop)
 {
     struct vpxi_sexp *ks, *n;
     struct vpxi_acl *acl = NULL;
     struct vpxi_wr w;
 
     CHECK_OK(vpxi_key_to_sexp(sx, k, &ks));
-    CHECK_OK(vpxi_sexp_build(sx, &n, prop ? "(acl (entry (subject %S) (propagate) (tag %S)))"
-                                          : "(acl (entry (subject %S) (tag %S)))",
+    CHECK_OK(vpxi_sexp_build(sx, &n,
+                             prop ? "(acl (entry (subject %S) (propagate) (tag %S)))"
+                                  : "(acl (entry (subject %S) (tag %S)))",
                              ks, tagx(sx, tag)));
     vpxi_wr_init_dyn(&w, 0);
     CHECK_OK(vpxi_sexp_write_canonical(n, &w));
@@ -106,8 +106,7 @@ static int reduce(struct vpxi_sx *sx, const struct vpxi_acl *acl, struct vpxi_se
 
 static void test_issue_verify_all_algs(void)
 {
-    static const enum vpxi_key_alg algs[] = { VPXI_KEY_ECDSA_P256, VPXI_KEY_ED25519,
-                                              VPXI_KEY_RSA };
+    static const enum vpxi_key_alg algs[] = { VPXI_KEY_ECDSA_P256, VPXI_KEY_ED25519, VPXI_KEY_RSA };
     for (size_t i = 0; i < 3; i++) {
         struct vpxi_sx *sx = vpxi_sx_new();
         struct vpxi_key *a = gen(algs[i]), *b = gen(VPXI_KEY_ED25519);
@@ -156,13 +155,11 @@ static void test_forgery(void)
     CHECK_OK(vpxi_cert_issue(sx, &p, &seqn));
     {
         struct vpxi_sexp *sig_b = vpxi_sexp_nth(seqn, 2), *good, *forged;
-        CHECK_OK(vpxi_sexp_build(sx, &forged, "(sequence %S %S)",
-                                 vpxi_sexp_nth(seqn, 1), sig_b));
+        CHECK_OK(vpxi_sexp_build(sx, &forged, "(sequence %S %S)", vpxi_sexp_nth(seqn, 1), sig_b));
         /* swap in a's certificate with b's signature */
         p.issuer = a;
         CHECK_OK(vpxi_cert_issue(sx, &p, &good));
-        CHECK_OK(vpxi_sexp_build(sx, &forged, "(sequence %S %S)", vpxi_sexp_nth(good, 1),
-                                 sig_b));
+        CHECK_OK(vpxi_sexp_build(sx, &forged, "(sequence %S %S)", vpxi_sexp_nth(good, 1), sig_b));
         vpxi_wr_init_dyn(&w, 0);
         CHECK_OK(vpxi_sexp_write_canonical(forged, &w));
         CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &back, NULL));
@@ -203,8 +200,7 @@ static void test_truncations(void)
         vpxi_sx_free(t);
     }
     vpxi_wr_u8(&w, ')');
-    CHECK_ERR(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &back, NULL),
-              VPXI_ERR_TRAILING_DATA);
+    CHECK_ERR(vpxi_sexp_parse_canonical(sx, w.p, w.len, NULL, &back, NULL), VPXI_ERR_TRAILING_DATA);
     CHECK_OK(vpxi_sexp_parse_canonical(sx, w.p, w.len - 1, NULL, &back, NULL));
     CHECK_OK(vpxi_seq_parse(sx, back, &seq));
     CHECK_OK(vpxi_cert_verify(seq->certs[0], NULL, 0, NULL));
@@ -214,18 +210,19 @@ static void test_truncations(void)
     vpxi_sx_free(sx);
 }
 
-#define T_CERT_BAD(text, code)                                                            \
-    do {                                                                                  \
-        struct vpxi_sexp *n_;                                                             \
-        struct vpxi_cert *c_;                                                             \
-        CHECK_OK(vpxi_sexp_read(sx, (const uint8_t *)(text), strlen(text), NULL, &n_, NULL)); \
-        CHECK_ERR(vpxi_cert_parse(sx, n_, &c_), code);                                    \
+#define T_CERT_BAD(text, code)                                                                     \
+    do {                                                                                           \
+        struct vpxi_sexp *n_;                                                                      \
+        struct vpxi_cert *c_;                                                                      \
+        CHECK_OK(vpxi_sexp_read(sx, (const uint8_t *)(text), strlen(text), NULL, &n_, NULL));      \
+        CHECK_ERR(vpxi_cert_parse(sx, n_, &c_), code);                                             \
     } while (0)
 
 static void test_cert_grammar(void)
 {
     struct vpxi_sx *sx = vpxi_sx_new();
-    const char *h = "(hash sha256 #0000000000000000000000000000000000000000000000000000000000000000#)";
+    const char *h =
+        "(hash sha256 #0000000000000000000000000000000000000000000000000000000000000000#)";
     char buf[1024];
 
 #define C(fmt) (snprintf(buf, sizeof(buf), fmt, h, h), buf)
@@ -235,11 +232,14 @@ static void test_cert_grammar(void)
     T_CERT_BAD(C("(cert (issuer %s) (subject %s))"), VPXI_ERR_BAD_FORMAT);
     T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (bogus))"), VPXI_ERR_BAD_FORMAT);
     T_CERT_BAD(C("(cert (issuer %s) (subject %s) (propagate x) (tag (*)))"), VPXI_ERR_BAD_FORMAT);
-    T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-after \"2026-13-01_00:00:00\")))"),
-               VPXI_ERR_BAD_FORMAT);
-    T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-after \"2026-01-01_00:00:00\") (not-before \"2025-01-01_00:00:00\")))"),
+    T_CERT_BAD(
+        C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-after \"2026-13-01_00:00:00\")))"),
+        VPXI_ERR_BAD_FORMAT);
+    T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-after "
+                 "\"2026-01-01_00:00:00\") (not-before \"2025-01-01_00:00:00\")))"),
                VPXI_ERR_ORDER);
-    T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-before \"2027-01-01_00:00:00\") (not-after \"2026-01-01_00:00:00\")))"),
+    T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (not-before "
+                 "\"2027-01-01_00:00:00\") (not-after \"2026-01-01_00:00:00\")))"),
                VPXI_ERR_VALIDITY_EMPTY);
     T_CERT_BAD(C("(cert (issuer %s) (subject %s) (tag (*)) (valid (online crl x)))"),
                VPXI_ERR_UNSUPPORTED);
@@ -286,8 +286,7 @@ static void test_reduce_basic_and_min_validity(void)
     /* ... but a key the chain does not reach is not */
     {
         struct vpxi_key *z = gen(VPXI_KEY_ECDSA_P256);
-        CHECK_ERR(reduce(sx, acl, pool, z, "(vpxi v1 member)", NOW, &res),
-                  VPXI_ERR_NOT_AUTHORIZED);
+        CHECK_ERR(reduce(sx, acl, pool, z, "(vpxi v1 member)", NOW, &res), VPXI_ERR_NOT_AUTHORIZED);
         vpxi_key_put(z);
     }
     /* inferred final subject */
@@ -523,14 +522,10 @@ static void test_dates(void)
     CHECK_EQ(t, 951868799);
     vpxi_date_format(951868799, d);
     CHECK_STR(d, "2000-02-29_23:59:59");
-    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-29_00:00:00", 19, &t),
-              VPXI_ERR_BAD_FORMAT);
-    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28 00:00:00", 19, &t),
-              VPXI_ERR_BAD_FORMAT);
-    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28_00:00:0", 18, &t),
-              VPXI_ERR_BAD_FORMAT);
-    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28_24:00:00", 19, &t),
-              VPXI_ERR_BAD_FORMAT);
+    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-29_00:00:00", 19, &t), VPXI_ERR_BAD_FORMAT);
+    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28 00:00:00", 19, &t), VPXI_ERR_BAD_FORMAT);
+    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28_00:00:0", 18, &t), VPXI_ERR_BAD_FORMAT);
+    CHECK_ERR(vpxi_date_parse((const uint8_t *)"2001-02-28_24:00:00", 19, &t), VPXI_ERR_BAD_FORMAT);
     CHECK_OK(vpxi_time_parse("+2h", 1000, &t));
     CHECK_EQ(t, 1000 + 7200);
     CHECK_OK(vpxi_time_parse("-1d", 100000, &t));

@@ -78,8 +78,7 @@ static void test_cbc(void)
 
 static void test_signatures(void)
 {
-    static const enum vpxi_key_alg algs[] = { VPXI_KEY_ECDSA_P256, VPXI_KEY_ED25519,
-                                              VPXI_KEY_RSA };
+    static const enum vpxi_key_alg algs[] = { VPXI_KEY_ECDSA_P256, VPXI_KEY_ED25519, VPXI_KEY_RSA };
     static const uint8_t msg[] = "message";
 
     for (size_t i = 0; i < 3; i++) {
@@ -105,8 +104,8 @@ static void test_signatures(void)
         CHECK_ERR(vpxi_key_verify(k, s, msg, sizeof(msg), sig, n), VPXI_ERR_BAD_SIG);
         CHECK_ERR(vpxi_key_verify(k, s, msg, sizeof(msg), sig, n - 1), VPXI_ERR_BAD_SIG);
         if (algs[i] == VPXI_KEY_RSA) {
-            CHECK_OK(vpxi_key_sign(k, VPXI_SIG_RSA_PSS_SHA256, msg, sizeof(msg), sig,
-                                   sizeof(sig), &n));
+            CHECK_OK(
+                vpxi_key_sign(k, VPXI_SIG_RSA_PSS_SHA256, msg, sizeof(msg), sig, sizeof(sig), &n));
             CHECK_OK(vpxi_key_verify(k, VPXI_SIG_RSA_PSS_SHA256, msg, sizeof(msg), sig, n));
             CHECK_ERR(vpxi_key_verify(k, VPXI_SIG_RSA_PKCS1_SHA256, msg, sizeof(msg), sig, n),
                       VPXI_ERR_BAD_SIG);

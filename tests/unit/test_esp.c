@@ -1269,7 +1269,7 @@ static int emit_pcap(const char *dir)
 static void test_no_esn(void)
 {
     static const unsigned sl[] = { VPXI_ESP_AES128GCM16, VPXI_ESP_NULL_SHA256,
-                                       VPXI_ESP_AES128CBC_SHA256 };
+                                   VPXI_ESP_AES128CBC_SHA256 };
     for (size_t i = 0; i < 3; i++) {
         struct vpxi_esp_keys k;
         struct vpxi_esp_out *o;

@@ -488,7 +488,7 @@ static int from_built(const char *fmt, ...)
 }
 
 /* Same for advanced-form text made with printf directives. */
-static int from_text(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int from_text(const char *fmt, ...)
 {
     struct vpxi_sx *sx = vpxi_sx_new();
     struct vpxi_sexp *n = NULL;

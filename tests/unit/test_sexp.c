@@ -24,18 +24,18 @@ static int to_canon(const char *in, char *buf, size_t cap, struct vpxi_sexp_erro
     return r;
 }
 
-#define T_CANON(in, expect)                                                              \
-    do {                                                                                 \
-        char out_[1024];                                                                 \
-        CHECK_OK(to_canon(in, out_, sizeof(out_), NULL));                               \
-        CHECK_STR(out_, expect);                                                         \
+#define T_CANON(in, expect)                                                                        \
+    do {                                                                                           \
+        char out_[1024];                                                                           \
+        CHECK_OK(to_canon(in, out_, sizeof(out_), NULL));                                          \
+        CHECK_STR(out_, expect);                                                                   \
     } while (0)
 
-#define T_BAD(in, code)                                                                  \
-    do {                                                                                 \
-        char out_[1024];                                                                 \
-        struct vpxi_sexp_error e_;                                                       \
-        CHECK_ERR(to_canon(in, out_, sizeof(out_), &e_), code);                         \
+#define T_BAD(in, code)                                                                            \
+    do {                                                                                           \
+        char out_[1024];                                                                           \
+        struct vpxi_sexp_error e_;                                                                 \
+        CHECK_ERR(to_canon(in, out_, sizeof(out_), &e_), code);                                    \
     } while (0)
 
 static void test_canonical(void)
@@ -92,23 +92,21 @@ static void test_limits(void)
         deep[100 + i] = ')';
     }
     lim.depth_max = 99;
-    CHECK_ERR(vpxi_sexp_parse_canonical(sx, (uint8_t *)deep, 200, &lim, &n, &e),
-              VPXI_ERR_TOO_DEEP);
+    CHECK_ERR(vpxi_sexp_parse_canonical(sx, (uint8_t *)deep, 200, &lim, &n, &e), VPXI_ERR_TOO_DEEP);
     CHECK_EQ(e.offset, 99);
     lim.depth_max = 100;
     CHECK_OK(vpxi_sexp_parse_canonical(sx, (uint8_t *)deep, 200, &lim, &n, &e));
     CHECK_ERR(vpxi_sexp_parse_advanced(sx, (uint8_t *)deep, 200, &lim, &n, &e), 0);
     lim.depth_max = 50;
-    CHECK_ERR(vpxi_sexp_parse_advanced(sx, (uint8_t *)deep, 200, &lim, &n, &e),
-              VPXI_ERR_TOO_DEEP);
+    CHECK_ERR(vpxi_sexp_parse_advanced(sx, (uint8_t *)deep, 200, &lim, &n, &e), VPXI_ERR_TOO_DEEP);
     lim = vpxi_sexp_limits_default;
     lim.atom_max = 3;
     CHECK_ERR(vpxi_sexp_parse_canonical(sx, (uint8_t *)"(4:abcd)", 8, &lim, &n, &e),
               VPXI_ERR_TOO_LARGE);
     CHECK_EQ(e.offset, 1);
-    CHECK_ERR(vpxi_sexp_parse_canonical(sx, (uint8_t *)"(99999999999999999999999:a)", 27,
-                                        NULL, &n, &e),
-              VPXI_ERR_TOO_LARGE);
+    CHECK_ERR(
+        vpxi_sexp_parse_canonical(sx, (uint8_t *)"(99999999999999999999999:a)", 27, NULL, &n, &e),
+        VPXI_ERR_TOO_LARGE);
     lim = vpxi_sexp_limits_default;
     lim.list_max = 2;
     CHECK_ERR(vpxi_sexp_parse_canonical(sx, (uint8_t *)"(1:a1:b1:c)", 11, &lim, &n, &e),
@@ -186,7 +184,9 @@ static void test_build(void)
     vpxi_wr_init(&w, buf, sizeof(buf) - 1);
     CHECK_OK(vpxi_sexp_write_canonical(n, &w));
     buf[w.len] = 0;
-    CHECK_EQ(w.len, strlen("(1:x3:str3:\x01\x02" "2:42(1:a1:b1:c)(1:l1:a1:b1:c))") + 1);
+    CHECK_EQ(w.len, strlen("(1:x3:str3:\x01\x02"
+                           "2:42(1:a1:b1:c)(1:l1:a1:b1:c))") +
+                        1);
     CHECK_EQ(vpxi_sexp_canonical_len(n), w.len);
     vpxi_sx_free(sx);
 }

@@ -26,12 +26,12 @@
 #include "offload.h"
 
 enum {
-    TX_READS_MAX = 16,             /* TUN reads per batch */
-    SEG_MAX = 1366,                /* segments of one TUN frame: 65535 / 48 (the
-                                      smallest MSS Linux sends) rounded up */
-    SEG_STRIDE = 2048,             /* bytes per segment slot (MTU <= 1920) */
-    RUN_BYTES = UDP_BATCH_BYTES,   /* one GSO send */
-    RX_RECVS_MAX = 16,             /* UDP receives per batch */
+    TX_READS_MAX = 16,           /* TUN reads per batch */
+    SEG_MAX = 1366,              /* segments of one TUN frame: 65535 / 48 (the
+                                    smallest MSS Linux sends) rounded up */
+    SEG_STRIDE = 2048,           /* bytes per segment slot (MTU <= 1920) */
+    RUN_BYTES = UDP_BATCH_BYTES, /* one GSO send */
+    RX_RECVS_MAX = 16,           /* UDP receives per batch */
     RX_BUF = 65536 + 64,
     HIP_MARKER = 4,
 };
@@ -40,10 +40,10 @@ enum {
 
 struct tx_ctx {
     struct overlay *ov;
-    uint8_t *frame;          /* TUN read buffer */
-    uint8_t *segs;           /* SEG_MAX * SEG_STRIDE */
+    uint8_t *frame; /* TUN read buffer */
+    uint8_t *segs;  /* SEG_MAX * SEG_STRIDE */
     size_t lens[SEG_MAX];
-    uint8_t *run;            /* sealed datagrams waiting for one sendmsg */
+    uint8_t *run; /* sealed datagrams waiting for one sendmsg */
     size_t run_len, run_seg, run_n;
     struct peer *run_peer;
 };
@@ -286,7 +286,7 @@ struct rx_ctx {
     struct overlay *ov;
     uint8_t *buf;
     struct offload_gro gro;
-    struct tx_ctx reply;  /* sends what our TUN writes produced at once */
+    struct tx_ctx reply; /* sends what our TUN writes produced at once */
 };
 
 static void rx_emit(void *ctx, const uint8_t *frame, size_t len)
@@ -326,8 +326,7 @@ static bool same_addr(const struct cfg_addr *a, const struct sockaddr_storage *b
 }
 
 /* The inner packet must come from the peer's addresses and go to ours. */
-static bool inner_ok(struct overlay *ov, struct peer *p, const uint8_t *pkt, size_t len,
-                     uint8_t nh)
+static bool inner_ok(struct overlay *ov, struct peer *p, const uint8_t *pkt, size_t len, uint8_t nh)
 {
     if (nh == VPXI_ESP_NH_IPV4 && len >= 20 && (pkt[0] >> 4) == 4) {
         if (!p->ipv4.s_addr || memcmp(pkt + 12, &p->ipv4.s_addr, 4)) {
@@ -372,8 +371,7 @@ static void rx_esp(struct rx_ctx *x, uint8_t *pkt, size_t len, const struct sock
     }
     if (vpxi_esp_open(sa->esp, pkt, len, &inner, &ilen, &nh) != 0)
         return; /* counted in the SA's statistics */
-    if (!atomic_load_explicit(&sa->seen, memory_order_relaxed) &&
-        !atomic_exchange(&sa->seen, true))
+    if (!atomic_load_explicit(&sa->seen, memory_order_relaxed) && !atomic_exchange(&sa->seen, true))
         msgq_push(&ov->q, MSG_ESP_SEEN, sa->peer->hit, sa->spi, src, NULL, 0);
     else if (!same_addr(&sa->peer->addr, src))
         msgq_push(&ov->q, MSG_ADDR, sa->peer->hit, sa->spi, src, NULL, 0);
@@ -389,7 +387,8 @@ static void rx_esp(struct rx_ctx *x, uint8_t *pkt, size_t len, const struct sock
     }
 }
 
-static void rx_datagram(struct rx_ctx *x, uint8_t *p, size_t len, const struct sockaddr_storage *src)
+static void rx_datagram(struct rx_ctx *x, uint8_t *p, size_t len,
+                        const struct sockaddr_storage *src)
 {
     struct overlay *ov = x->ov;
 

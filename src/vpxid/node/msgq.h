@@ -15,11 +15,11 @@
 #include "vpxi/hip.h"
 
 enum msg_type {
-    MSG_HIP = 1,      /* a HIP packet (after the UDP marker) */
-    MSG_ESP_SEEN,     /* first authenticated packet on inbound SA spi, from src */
-    MSG_ADDR,         /* authenticated ESP from a new source address */
-    MSG_CONNECT,      /* traffic for a peer without SA */
-    MSG_REKEY,        /* outbound SA reached its soft limit */
+    MSG_HIP = 1,  /* a HIP packet (after the UDP marker) */
+    MSG_ESP_SEEN, /* first authenticated packet on inbound SA spi, from src */
+    MSG_ADDR,     /* authenticated ESP from a new source address */
+    MSG_CONNECT,  /* traffic for a peer without SA */
+    MSG_REKEY,    /* outbound SA reached its soft limit */
 };
 
 enum { MSGQ_SLOTS = 512 };

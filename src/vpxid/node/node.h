@@ -39,15 +39,15 @@
 #include "udp.h"
 
 enum node_limits {
-    NODE_HASH_SIZE = 4096,      /* slots of each lookup table (power of two) */
+    NODE_HASH_SIZE = 4096, /* slots of each lookup table (power of two) */
     NODE_CERTS_MAX = 16,
     NODE_RECONNECT_MIN_MS = 250,
     NODE_RECONNECT_MAX_MS = 30000,
-    NODE_PENDING_MAX = 16,      /* packets held per peer while its association forms */
-    NODE_PENDING_LEN = 2048,    /* bytes per held packet (MTU <= 1920) */
-    NODE_RESPONDER_FLUSH_MS = 3,/* a responder holds its first packets this long after
-                                   R2 (or until the initiator's first ESP): earlier,
-                                   they could beat the R2 to an initiator without SAs */
+    NODE_PENDING_MAX = 16,       /* packets held per peer while its association forms */
+    NODE_PENDING_LEN = 2048,     /* bytes per held packet (MTU <= 1920) */
+    NODE_RESPONDER_FLUSH_MS = 3, /* a responder holds its first packets this long after
+                                    R2 (or until the initiator's first ESP): earlier,
+                                    they could beat the R2 to an initiator without SAs */
 };
 
 typedef _Atomic uint64_t counter_t;
@@ -62,12 +62,12 @@ static inline uint64_t ctr_get(const counter_t *c)
 }
 
 struct sa_out {
-    pthread_mutex_t lock;        /* sealing: the tx thread, and the rx thread for
-                                    replies it finds right after a TUN write */
+    pthread_mutex_t lock; /* sealing: the tx thread, and the rx thread for
+                             replies it finds right after a TUN write */
     struct vpxi_esp_out *esp;
     unsigned suite;
     uint32_t spi;
-    atomic_bool rekey_asked;     /* soft limit reported to the control thread */
+    atomic_bool rekey_asked; /* soft limit reported to the control thread */
 };
 
 struct sa_in {
@@ -75,16 +75,16 @@ struct sa_in {
     struct peer *peer;
     unsigned suite;
     uint32_t spi;
-    atomic_bool seen;            /* first packet reported to the control thread */
+    atomic_bool seen; /* first packet reported to the control thread */
 };
 
 struct peer_stats {
     counter_t tx_packets, tx_bytes, rx_packets, rx_bytes;
-    counter_t tx_queued;         /* held while the association formed, sent after */
-    counter_t tx_no_sa;          /* packets to this peer dropped: no SA, queue full */
-    counter_t tx_seal_err;       /* SA at its hard limit or sealing failed */
-    counter_t rx_spoofed;        /* inner source address not the peer's */
-    counter_t rx_not_ours;       /* inner destination not our address */
+    counter_t tx_queued;   /* held while the association formed, sent after */
+    counter_t tx_no_sa;    /* packets to this peer dropped: no SA, queue full */
+    counter_t tx_seal_err; /* SA at its hard limit or sealing failed */
+    counter_t rx_spoofed;  /* inner source address not the peer's */
+    counter_t rx_not_ours; /* inner destination not our address */
     /* ESP drops of retired SAs, folded in when they are deleted */
     uint64_t esp_truncated, esp_replay, esp_old, esp_auth, esp_padding, esp_dummy;
 };
@@ -92,52 +92,52 @@ struct peer_stats {
 struct peer {
     struct overlay *ov;
     char name[CFG_NAME_MAX];
-    bool configured;             /* a [peer] section, reconnected when lost */
+    bool configured; /* a [peer] section, reconnected when lost */
     uint8_t hit[16];
     struct in_addr ipv4;
-    struct cfg_addr addr;        /* current locator */
-    uint16_t esp[CFG_LIST_MAX];  /* suites allowed on this link (none: overlay's) */
+    struct cfg_addr addr;       /* current locator */
+    uint16_t esp[CFG_LIST_MAX]; /* suites allowed on this link (none: overlay's) */
     size_t nesp;
     char link[16];
-    struct vpxi_key *key;        /* the peer's HI once known */
+    struct vpxi_key *key; /* the peer's HI once known */
 
-    struct sa_out *out;          /* current outbound SA (NULL: none) */
-    struct sa_out *next_out;     /* after a rekey, until SA_ACTIVATE */
+    struct sa_out *out;      /* current outbound SA (NULL: none) */
+    struct sa_out *next_out; /* after a rekey, until SA_ACTIVATE */
     struct peer_stats st;
     atomic_int_fast64_t connect_asked_ms; /* last time the datapath asked to connect */
 
     /* packets that arrived before the association: sent when it is up (the
      * first ping or TCP SYN is not lost to the base exchange) */
     pthread_mutex_t pend_lock;
-    uint8_t *pend;               /* NODE_PENDING_MAX * NODE_PENDING_LEN, on first use */
+    uint8_t *pend; /* NODE_PENDING_MAX * NODE_PENDING_LEN, on first use */
     uint16_t pend_len[NODE_PENDING_MAX];
     unsigned pend_n;
 
     /* control thread only */
-    bool up;                     /* association established */
+    bool up; /* association established */
     bool connecting;
-    struct vpxi_validity valid;  /* the peer's authorization (reduced) */
-    uint8_t *certs;              /* the peer's chain as last authorized, for re-checks */
+    struct vpxi_validity valid; /* the peer's authorization (reduced) */
+    uint8_t *certs;             /* the peer's chain as last authorized, for re-checks */
     size_t certs_len[NODE_CERTS_MAX];
     size_t ncerts;
-    struct timer expire;         /* fires when valid.not_after passes */
-    struct timer rekey;          /* age-based rekey */
+    struct timer expire; /* fires when valid.not_after passes */
+    struct timer rekey;  /* age-based rekey */
     struct timer reconnect;
-    struct timer flush;          /* responder: send held packets once R2 has landed */
+    struct timer flush; /* responder: send held packets once R2 has landed */
     int64_t reconnect_ms;
     int64_t up_since_ms, last_rekey_ms;
     uint64_t rekeys;
-    bool routes;                 /* routes to the peer installed on the TUN */
+    bool routes; /* routes to the peer installed on the TUN */
     char last_event[160];
 };
 
 struct dp_stats {
-    counter_t tun_reads, tun_read_pkts;  /* read() calls and IP packets they carried */
-    counter_t udp_sends, udp_send_pkts;  /* sendmsg() calls and datagrams */
-    counter_t udp_recvs, udp_recv_pkts;  /* recvmsg() calls and datagrams */
-    counter_t tun_writes, tun_write_pkts;/* write() calls and IP packets */
-    counter_t tx_no_route;               /* no peer for the destination */
-    counter_t tx_bad_frame;              /* TUN frame offload_split refused */
+    counter_t tun_reads, tun_read_pkts;   /* read() calls and IP packets they carried */
+    counter_t udp_sends, udp_send_pkts;   /* sendmsg() calls and datagrams */
+    counter_t udp_recvs, udp_recv_pkts;   /* recvmsg() calls and datagrams */
+    counter_t tun_writes, tun_write_pkts; /* write() calls and IP packets */
+    counter_t tx_no_route;                /* no peer for the destination */
+    counter_t tx_bad_frame;               /* TUN frame offload_split refused */
     counter_t tx_send_err;
     counter_t rx_unknown_spi, rx_short, rx_hip_queued, rx_hip_dropped, rx_keepalive;
     counter_t rx_tun_err;
@@ -145,7 +145,7 @@ struct dp_stats {
 
 struct overlay {
     struct daemon *d;
-    struct cfg_overlay cfg;          /* copy of the section in force (peers not copied) */
+    struct cfg_overlay cfg; /* copy of the section in force (peers not copied) */
     char name[CFG_NAME_MAX];
     struct vpxi_key *key;
     uint8_t hit[16];
@@ -153,14 +153,14 @@ struct overlay {
     struct in_addr ipv4;
 
     /* policy (replaced as a whole on reload) */
-    struct vpxi_sx *pol_sx;          /* arena of the ACL and the required tag */
+    struct vpxi_sx *pol_sx; /* arena of the ACL and the required tag */
     struct vpxi_acl *acl;
-    struct vpxi_sexp *want;          /* the tag peers must be granted */
-    uint8_t *chain_buf;              /* our certificates, concatenated */
+    struct vpxi_sexp *want; /* the tag peers must be granted */
+    uint8_t *chain_buf;     /* our certificates, concatenated */
     struct vpxi_iov chain[NODE_CERTS_MAX];
     size_t nchain;
     int64_t chain_mtime[CFG_CHAIN_MAX];
-    struct vpxi_validity chain_valid;/* our own chain's span, for warnings */
+    struct vpxi_validity chain_valid; /* our own chain's span, for warnings */
 
     struct vpxi_hip_host *hip;
     struct timer hip_timer;
@@ -168,10 +168,10 @@ struct overlay {
 
     struct tun tun;
     struct udp udp;
-    struct cfg_addr local;           /* bound address */
+    struct cfg_addr local; /* bound address */
 
-    pthread_rwlock_t lock;           /* tables, peer->out, peer->addr */
-    struct peer **peers;             /* all peers (control thread's list) */
+    pthread_rwlock_t lock; /* tables, peer->out, peer->addr */
+    struct peer **peers;   /* all peers (control thread's list) */
     size_t npeers, cap_peers;
     struct peer *by_hit[NODE_HASH_SIZE];
     struct peer *by_ipv4[NODE_HASH_SIZE];
@@ -180,7 +180,7 @@ struct overlay {
     struct msgq q;
     pthread_t tx_thread, rx_thread;
     bool threads;
-    int stop_fd;                     /* eventfd: datapath threads stop */
+    int stop_fd; /* eventfd: datapath threads stop */
     struct dp_stats dp;
 };
 
@@ -190,8 +190,8 @@ struct peer *peer_by_hit(struct overlay *ov, const uint8_t hit[16]);
 struct peer *peer_by_ipv4(struct overlay *ov, uint32_t addr_be);
 struct sa_in *sa_by_spi(struct overlay *ov, uint32_t spi);
 struct peer *peer_add(struct overlay *ov, const char *name, const uint8_t hit[16],
-                      const struct in_addr *ipv4); /* control thread, takes the write lock */
-void peer_remove(struct overlay *ov, struct peer *p); /* control thread */
+                      const struct in_addr *ipv4);     /* control thread, takes the write lock */
+void peer_remove(struct overlay *ov, struct peer *p);  /* control thread */
 int sa_in_insert(struct overlay *ov, struct sa_in *s); /* write lock held */
 struct sa_in *sa_in_unlink(struct overlay *ov, uint32_t spi); /* write lock held */
 void sa_in_free(struct sa_in *s);

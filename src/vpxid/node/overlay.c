@@ -380,7 +380,8 @@ static int make_sas(struct overlay *ov, struct peer *p, const struct vpxi_hip_sa
 
     *in = NULL;
     *out = NULL;
-    if ((*in = vpxi_calloc(1, sizeof(**in))) == NULL || (*out = vpxi_calloc(1, sizeof(**out))) == NULL)
+    if ((*in = vpxi_calloc(1, sizeof(**in))) == NULL ||
+        (*out = vpxi_calloc(1, sizeof(**out))) == NULL)
         goto fail;
     if (vpxi_esp_in_new(sa->suite, sa->spi_in, &sa->in, &(*in)->esp) != 0 ||
         vpxi_esp_out_new(sa->suite, sa->spi_out, &sa->out, &(*out)->esp) != 0)
@@ -475,8 +476,7 @@ static void on_expire(struct loop *l, void *arg)
 
     (void)l;
     vpxi_date_format(p->valid.not_after, d);
-    log_warn("%s: authorization of %s ended at %s: closing the association", ov->name, p->name,
-             d);
+    log_warn("%s: authorization of %s ended at %s: closing the association", ov->name, p->name, d);
     snprintf(p->last_event, sizeof(p->last_event), "authorization ended at %s", d);
     if (vpxi_hip_close(ov->hip, p->hit, now_ms()) != 0)
         delete_all_sas(ov, p);
@@ -570,8 +570,8 @@ static void schedule_reconnect(struct overlay *ov, struct peer *p)
     if (!p->configured || ov->d->stopping)
         return;
     timer_arm_in(ov->d->loop, &p->reconnect, p->reconnect_ms);
-    p->reconnect_ms = p->reconnect_ms * 2 > NODE_RECONNECT_MAX_MS ? NODE_RECONNECT_MAX_MS
-                                                                   : p->reconnect_ms * 2;
+    p->reconnect_ms =
+        p->reconnect_ms * 2 > NODE_RECONNECT_MAX_MS ? NODE_RECONNECT_MAX_MS : p->reconnect_ms * 2;
 }
 
 /* ---- HIP events ---------------------------------------------------------------------------- */
@@ -682,8 +682,8 @@ static void ev_rekeyed(struct overlay *ov, struct vpxi_hip_event *ev)
     sa_out_free(stale);
     p->rekeys++;
     p->last_rekey_ms = now_ms();
-    log_info("%s: rekeyed with %s: new SPI in 0x%08x out 0x%08x", ov->name, p->name,
-             ev->sa.spi_in, ev->sa.spi_out);
+    log_info("%s: rekeyed with %s: new SPI in 0x%08x out 0x%08x", ov->name, p->name, ev->sa.spi_in,
+             ev->sa.spi_out);
 }
 
 static void ev_activate(struct overlay *ov, struct vpxi_hip_event *ev)
@@ -736,15 +736,9 @@ static void handle_event(struct overlay *ov, struct vpxi_hip_event *ev)
     struct peer *p;
 
     switch (ev->type) {
-    case VPXI_HIP_EV_ESTABLISHED:
-        ev_established(ov, ev);
-        break;
-    case VPXI_HIP_EV_REKEYED:
-        ev_rekeyed(ov, ev);
-        break;
-    case VPXI_HIP_EV_SA_ACTIVATE:
-        ev_activate(ov, ev);
-        break;
+    case VPXI_HIP_EV_ESTABLISHED: ev_established(ov, ev); break;
+    case VPXI_HIP_EV_REKEYED: ev_rekeyed(ov, ev); break;
+    case VPXI_HIP_EV_SA_ACTIVATE: ev_activate(ov, ev); break;
     case VPXI_HIP_EV_SA_RETIRE:
         if ((p = peer_by_hit(ov, ev->peer_hit)) != NULL)
             delete_in(ov, p, ev->old_spi_in);
@@ -776,12 +770,8 @@ static void handle_event(struct overlay *ov, struct vpxi_hip_event *ev)
         log_info("%s: NOTIFY %u from %s", ov->name, ev->notify,
                  (p = peer_by_hit(ov, ev->peer_hit)) ? p->name : "?");
         break;
-    case VPXI_HIP_EV_CLOSED:
-        ev_closed(ov, ev, false);
-        break;
-    case VPXI_HIP_EV_FAILED:
-        ev_closed(ov, ev, true);
-        break;
+    case VPXI_HIP_EV_CLOSED: ev_closed(ov, ev, false); break;
+    case VPXI_HIP_EV_FAILED: ev_closed(ov, ev, true); break;
     }
 }
 
@@ -856,9 +846,7 @@ static void on_msgs(struct loop *l, int fd, uint32_t events, void *arg)
                 datapath_flush_pending(ov, p);
             }
             /* fall through */
-        case MSG_ADDR:
-            (void)vpxi_hip_esp_seen(ov->hip, m.hit, m.spi, &m.src, now_ms());
-            break;
+        case MSG_ADDR: (void)vpxi_hip_esp_seen(ov->hip, m.hit, m.spi, &m.src, now_ms()); break;
         case MSG_CONNECT:
             if ((p = peer_by_hit(ov, m.hit)) != NULL && !p->up && !p->connecting)
                 peer_connect(ov, p);
@@ -874,7 +862,8 @@ static void on_msgs(struct loop *l, int fd, uint32_t events, void *arg)
     }
 }
 
-/* ---- renewal of our own chain ------------------------------------------------------------------ */
+/* ---- renewal of our own chain ------------------------------------------------------------------
+ */
 
 static bool chain_changed(struct overlay *ov)
 {
@@ -924,7 +913,8 @@ static void on_renew_timer(struct loop *l, void *arg)
     timer_arm_in(l, &ov->renew_timer, (int64_t)ov->cfg.renew_check_seconds * 1000);
 }
 
-/* ---- set-up and teardown ------------------------------------------------------------------------ */
+/* ---- set-up and teardown ------------------------------------------------------------------------
+ */
 
 static int set_nonblock(int fd)
 {
@@ -994,7 +984,8 @@ static int static_peer(struct overlay *ov, const struct cfg_peer *cp, char *err,
     }
     if (peer_by_hit(ov, hit))
         return snprintf(err, errlen, "[peer %s %s]: the same HIT as another peer", ov->name,
-                        cp->name), -1;
+                        cp->name),
+               -1;
     if ((p = peer_add(ov, cp->name, hit, cp->has_ipv4 ? &cp->ipv4 : NULL)) == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     p->configured = true;
@@ -1005,8 +996,7 @@ static int static_peer(struct overlay *ov, const struct cfg_peer *cp, char *err,
     return 0;
 }
 
-struct overlay *overlay_new(struct daemon *d, const struct cfg_overlay *c, char *err,
-                            size_t errlen)
+struct overlay *overlay_new(struct daemon *d, const struct cfg_overlay *c, char *err, size_t errlen)
 {
     struct overlay *ov;
     struct vpxi_hip_config hc;
@@ -1087,8 +1077,7 @@ struct overlay *overlay_new(struct daemon *d, const struct cfg_overlay *c, char 
         goto fail;
     }
     if (ov->nchain == 0)
-        log_warn("%s: no certificate chain configured (chain =): peers will refuse us",
-                 ov->name);
+        log_warn("%s: no certificate chain configured (chain =): peers will refuse us", ov->name);
     for (size_t i = 0; i < c->npeers; i++)
         if (static_peer(ov, &c->peers[i], err, errlen) != 0)
             goto fail;
@@ -1156,7 +1145,8 @@ void overlay_free(struct overlay *ov)
     vpxi_free(ov);
 }
 
-/* ---- reload ------------------------------------------------------------------------------------- */
+/* ---- reload -------------------------------------------------------------------------------------
+ */
 
 #define SAME(f) (memcmp(&o->cfg.f, &c->f, sizeof(c->f)) == 0)
 
@@ -1215,8 +1205,7 @@ static void recheck_peer(struct overlay *ov, struct peer *p)
         certs[i].len = p->certs_len[i];
     }
     if (authorize(ov, p->hit, p->key, certs, p->ncerts, &v, &notify) != 0) {
-        log_warn("%s: %s is no longer authorized under the new policy: closing", ov->name,
-                 p->name);
+        log_warn("%s: %s is no longer authorized under the new policy: closing", ov->name, p->name);
         ignore_result(vpxi_hip_close(ov->hip, p->hit, now_ms()));
         delete_all_sas(ov, p);
         p->up = false;
@@ -1280,7 +1269,8 @@ void overlay_reload(struct overlay *ov, const struct cfg_overlay *c)
     pump(ov);
 }
 
-/* ---- commands and status -------------------------------------------------------------------------- */
+/* ---- commands and status
+ * -------------------------------------------------------------------------- */
 
 static struct peer *find_peer(struct overlay *ov, const char *s)
 {
@@ -1344,18 +1334,17 @@ int overlay_status_json(struct overlay *ov, struct vpxi_wr *w)
         vpxi_wr_printf(w, "\"our_chain_expires\":\"%s\",\"our_chain_expires_in_s\":%lld,", d,
                        (long long)(ov->chain_valid.not_after - wall_s()));
     }
-    vpxi_wr_printf(w,
-                   "\"offloads\":{\"tun\":%s,\"udp_gso\":%s,\"udp_gro\":%s},"
-                   "\"datapath\":{\"tun_reads\":%" PRIu64 ",\"tun_read_packets\":%" PRIu64
-                   ",\"udp_sends\":%" PRIu64 ",\"udp_send_packets\":%" PRIu64
-                   ",\"udp_recvs\":%" PRIu64 ",\"udp_recv_packets\":%" PRIu64
-                   ",\"tun_writes\":%" PRIu64 ",\"tun_write_packets\":%" PRIu64 ",",
-                   ov->tun.offload ? "true" : "false", ov->udp.gso ? "true" : "false",
-                   ov->udp.gro ? "true" : "false", ctr_get(&dp->tun_reads),
-                   ctr_get(&dp->tun_read_pkts), ctr_get(&dp->udp_sends),
-                   ctr_get(&dp->udp_send_pkts), ctr_get(&dp->udp_recvs),
-                   ctr_get(&dp->udp_recv_pkts), ctr_get(&dp->tun_writes),
-                   ctr_get(&dp->tun_write_pkts));
+    vpxi_wr_printf(
+        w,
+        "\"offloads\":{\"tun\":%s,\"udp_gso\":%s,\"udp_gro\":%s},"
+        "\"datapath\":{\"tun_reads\":%" PRIu64 ",\"tun_read_packets\":%" PRIu64
+        ",\"udp_sends\":%" PRIu64 ",\"udp_send_packets\":%" PRIu64 ",\"udp_recvs\":%" PRIu64
+        ",\"udp_recv_packets\":%" PRIu64 ",\"tun_writes\":%" PRIu64
+        ",\"tun_write_packets\":%" PRIu64 ",",
+        ov->tun.offload ? "true" : "false", ov->udp.gso ? "true" : "false",
+        ov->udp.gro ? "true" : "false", ctr_get(&dp->tun_reads), ctr_get(&dp->tun_read_pkts),
+        ctr_get(&dp->udp_sends), ctr_get(&dp->udp_send_pkts), ctr_get(&dp->udp_recvs),
+        ctr_get(&dp->udp_recv_pkts), ctr_get(&dp->tun_writes), ctr_get(&dp->tun_write_pkts));
     vpxi_wr_printf(w,
                    "\"packets_per_syscall\":{\"tun_read\":%.2f,\"udp_send\":%.2f,"
                    "\"udp_recv\":%.2f,\"tun_write\":%.2f},",
@@ -1368,17 +1357,15 @@ int overlay_status_json(struct overlay *ov, struct vpxi_wr *w)
                    ",\"tx_send_error\":%" PRIu64 ",\"rx_unknown_spi\":%" PRIu64
                    ",\"rx_short\":%" PRIu64 ",\"rx_hip_queue_full\":%" PRIu64
                    ",\"rx_tun_error\":%" PRIu64 "}},",
-                   ctr_get(&dp->tx_no_route), ctr_get(&dp->tx_bad_frame),
-                   ctr_get(&dp->tx_send_err), ctr_get(&dp->rx_unknown_spi),
-                   ctr_get(&dp->rx_short), ctr_get(&dp->rx_hip_dropped),
-                   ctr_get(&dp->rx_tun_err));
+                   ctr_get(&dp->tx_no_route), ctr_get(&dp->tx_bad_frame), ctr_get(&dp->tx_send_err),
+                   ctr_get(&dp->rx_unknown_spi), ctr_get(&dp->rx_short),
+                   ctr_get(&dp->rx_hip_dropped), ctr_get(&dp->rx_tun_err));
     vpxi_wr_printf(w,
                    "\"hip\":{\"rx\":%" PRIu64 ",\"tx\":%" PRIu64 ",\"r1_sent\":%" PRIu64
-                   ",\"bex_completed\":%" PRIu64 ",\"bex_failed\":%" PRIu64
-                   ",\"rekeys\":%" PRIu64 ",\"puzzle_k\":%u,\"r1_counter\":%" PRIu64
-                   ",\"drops\":{",
-                   hs->rx, hs->tx, hs->i1_answered, hs->bex_completed, hs->bex_failed,
-                   hs->rekeys, hs->puzzle_k, hs->r1_counter);
+                   ",\"bex_completed\":%" PRIu64 ",\"bex_failed\":%" PRIu64 ",\"rekeys\":%" PRIu64
+                   ",\"puzzle_k\":%u,\"r1_counter\":%" PRIu64 ",\"drops\":{",
+                   hs->rx, hs->tx, hs->i1_answered, hs->bex_completed, hs->bex_failed, hs->rekeys,
+                   hs->puzzle_k, hs->r1_counter);
     for (unsigned i = 0; i < VPXI_HIP_DROP_MAX; i++)
         vpxi_wr_printf(w, "%s\"%s\":%" PRIu64, i ? "," : "", vpxi_hip_drop_name(i), hs->drops[i]);
     vpxi_wr_str(w, "}},\"peers\":[");

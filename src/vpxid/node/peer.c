@@ -192,8 +192,7 @@ struct peer *peer_add(struct overlay *ov, const char *name, const uint8_t hit[16
     if (ov->npeers == ov->cap_peers) {
         size_t ncap = ov->cap_peers ? ov->cap_peers * 2 : 16;
         struct peer **np;
-        if (ncap > NODE_HASH_SIZE / 2 ||
-            (np = vpxi_realloc(ov->peers, ncap * sizeof(*np))) == NULL)
+        if (ncap > NODE_HASH_SIZE / 2 || (np = vpxi_realloc(ov->peers, ncap * sizeof(*np))) == NULL)
             return NULL;
         ov->peers = np;
         ov->cap_peers = ncap;
@@ -210,8 +209,8 @@ struct peer *peer_add(struct overlay *ov, const char *name, const uint8_t hit[16
     if (peer_by_ipv4(ov, p->ipv4.s_addr) || p->ipv4.s_addr == ov->ipv4.s_addr) {
         char a[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &p->ipv4, a, sizeof(a));
-        log_warn("peer %s: overlay IPv4 %s already taken; the peer is reachable by HIT only",
-                 name, a);
+        log_warn("peer %s: overlay IPv4 %s already taken; the peer is reachable by HIT only", name,
+                 a);
         p->ipv4.s_addr = 0;
     }
     table_insert((void **)ov->by_hit, p, peer_hit_hash);

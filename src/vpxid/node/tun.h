@@ -12,7 +12,7 @@
 
 enum tun_limits {
     TUN_QUEUES_MAX = 8,
-    TUN_VNET_HDR_LEN = 10,   /* sizeof(struct virtio_net_hdr) */
+    TUN_VNET_HDR_LEN = 10, /* sizeof(struct virtio_net_hdr) */
     TUN_READ_MAX = 65536 + TUN_VNET_HDR_LEN,
 };
 
@@ -20,7 +20,7 @@ struct tun {
     char name[16];
     int fd[TUN_QUEUES_MAX];
     unsigned nqueues;
-    bool offload;            /* TSO/CSUM offloads are on */
+    bool offload; /* TSO/CSUM offloads are on */
 };
 
 /* Creates (or attaches to) the device with n queues. 0 or -errno. */

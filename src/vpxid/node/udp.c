@@ -72,8 +72,9 @@ int udp_send(struct udp *u, const struct cfg_addr *dst, const void *buf, size_t 
         if (!u->gso) {
             /* no GSO: one datagram at a time */
             for (size_t off = 0; off < len; off += seg) {
-                int r = udp_send(u, dst, (const uint8_t *)buf + off,
-                                 len - off < seg ? len - off : seg, len - off < seg ? len - off : seg);
+                int r =
+                    udp_send(u, dst, (const uint8_t *)buf + off, len - off < seg ? len - off : seg,
+                             len - off < seg ? len - off : seg);
                 if (r)
                     return r;
             }

@@ -15,15 +15,15 @@
 #include "../config.h"
 
 enum udp_limits {
-    UDP_GSO_MAX = 64,          /* datagrams per sendmsg (kernel UDP_MAX_SEGMENTS) */
-    UDP_BATCH_BYTES = 65000,   /* bytes per GSO send (IPv4 limit 65507) or GRO receive */
-    UDP_SOCKBUF = 8 << 20,     /* socket buffers */
+    UDP_GSO_MAX = 64,        /* datagrams per sendmsg (kernel UDP_MAX_SEGMENTS) */
+    UDP_BATCH_BYTES = 65000, /* bytes per GSO send (IPv4 limit 65507) or GRO receive */
+    UDP_SOCKBUF = 8 << 20,   /* socket buffers */
 };
 
 struct udp {
     int fd;
     int family;
-    bool gso, gro;             /* offloads the kernel accepted */
+    bool gso, gro; /* offloads the kernel accepted */
 };
 
 int udp_open(struct udp *u, const struct cfg_addr *listen);
