@@ -123,7 +123,7 @@ static int read_sexp(struct policy *p, const char *path, struct vpxi_sexp **n, i
 {
     struct vpxi_sexp_error e;
     uint8_t *buf;
-    size_t len;
+    size_t len = 0;
     int r;
 
     if ((r = read_whole(path, &buf, &len, mtime)) != 0) {
