@@ -20,7 +20,14 @@
 #include "config.h"
 #include "log.h"
 
-enum section { S_DAEMON = 1, S_OVERLAY = 2, S_PEER = 4 };
+enum section {
+    S_DAEMON = 1,
+    S_OVERLAY = 2,
+    S_PEER = 4,
+    S_REGISTRAR = 8,
+    S_HOSTAGENT = 16,
+    S_EXEC = 32
+};
 
 enum kind {
     K_STR,    /* char[size] */
@@ -40,6 +47,8 @@ enum kind {
     K_IFNAME, /* interface name */
     K_LINK,   /* encrypt | integrity | clear */
     K_BOOL,   /* yes | no */
+    K_HITS,   /* appended HIT (repeatable); size: offset of the count */
+    K_CHOICE, /* char[16], one of the words in help's first line: see choice_ok */
 };
 
 struct keyword {
@@ -57,6 +66,9 @@ struct keyword {
 #define D(f) offsetof(struct config, f)
 #define O(f) offsetof(struct cfg_overlay, f)
 #define P(f) offsetof(struct cfg_peer, f)
+#define R(f) offsetof(struct cfg_registrar, f)
+#define H(f) offsetof(struct cfg_hostagent, f)
+#define X(f) offsetof(struct cfg_exec, f)
 
 static const struct keyword keywords[] = {
     { "control", S_DAEMON, K_PATH, D(control), 0, -1, 0, 0, "/run/vpxid.sock",
@@ -110,6 +122,61 @@ static const struct keyword keywords[] = {
       "overlay IPv4 address of the peer" },
     { "link", S_PEER, K_LINK, P(link), 0, -1, 0, 0, "encrypt",
       "link security: encrypt, integrity or clear" },
+
+    { "overlay", S_REGISTRAR, K_STR, R(overlay), CFG_NAME_MAX, -1, 0, 0, NULL,
+      "overlay whose HIT the registrar listens on (default: the first)" },
+    { "database", S_REGISTRAR, K_PATH, R(database), 0, -1, 0, 0, "/var/lib/vpxi/registrar.db",
+      "SQLite database (WAL, created 0600)" },
+    { "approve", S_REGISTRAR, K_CHOICE, R(approve), 0, -1, 0, 0, "auto",
+      "auto or manual: whether enrolled users are approved at once" },
+    { "admin", S_REGISTRAR, K_HITS, R(admins), R(nadmins), -1, 0, 0, NULL,
+      "HIT of an administrator (repeatable)" },
+    { "peer-registrar", S_REGISTRAR, K_HITS, R(peers), R(npeers), -1, 0, 0, NULL,
+      "HIT of a peer registrar to exchange offers with (repeatable)" },
+    { "renew-period", S_REGISTRAR, K_SECS, R(renew_period), 0, -1, 5, 86400, "10m",
+      "default certificate renewal period of a VPXI" },
+    { "renew-margin", S_REGISTRAR, K_SECS, R(renew_margin), 0, -1, 10, 7 * 86400, "30m",
+      "issued certificates outlive the time of issue by this much" },
+    { "max-duration", S_REGISTRAR, K_SECS, R(max_duration), 0, -1, 60, 365 * 86400, "30d",
+      "longest VPXI time window accepted" },
+    { "offer-interval", S_REGISTRAR, K_SECS, R(offer_interval), 0, -1, 1, 86400, "30s",
+      "how often free resources are offered to peer registrars" },
+
+    { "overlay", S_HOSTAGENT, K_STR, H(overlay), CFG_NAME_MAX, -1, 0, 0, NULL,
+      "overlay the host agent talks to its registrar on (default: the first)" },
+    { "registrar", S_HOSTAGENT, K_HIT, H(registrar), 0, H(has_registrar), 0, 0, NULL,
+      "HIT of the registrar to register with" },
+    { "site", S_HOSTAGENT, K_STR, H(site), CFG_NAME_MAX, -1, 0, 0, NULL, "site name" },
+    { "community", S_HOSTAGENT, K_STR, H(community), CFG_NAME_MAX, -1, 0, 0, "hipernet",
+      "trusted community the resources belong to" },
+    { "statedir", S_HOSTAGENT, K_PATH, H(statedir), 0, -1, 0, 0, "/var/lib/vpxi/nodes",
+      "one directory per virtual node" },
+    { "images", S_HOSTAGENT, K_PATH, H(images), 0, -1, 0, 0, "/var/lib/vpxi/images",
+      "directory of NAME.tar images (used when catalog is empty)" },
+    { "catalog", S_HOSTAGENT, K_PATH, H(catalog), 0, -1, 0, 0, "",
+      "image provider directory: only endorsed images start nodes" },
+    { "bridge", S_HOSTAGENT, K_IFNAME, H(bridge), 0, -1, 0, 0, "vxbr0",
+      "host bridge the nodes attach to (its address is the nodes' gateway)" },
+    { "node-subnet", S_HOSTAGENT, K_STR, H(subnet), 64, -1, 0, 0, NULL,
+      "underlay addresses of the nodes, e.g. 198.19.1.0/24 (.1 is the bridge)" },
+    { "resources", S_HOSTAGENT, K_UINT, H(resources), 0, -1, 1, 250, "4",
+      "virtual resources (node slots) offered" },
+    { "cpu-milli", S_HOSTAGENT, K_UINT, H(cpu_milli), 0, -1, 0, 256000, "1000",
+      "CPU of each resource, in thousandths of a core (0: no limit)" },
+    { "memory", S_HOSTAGENT, K_UINT, H(memory_mb), 0, -1, 0, 1048576, "256",
+      "memory of each resource, MiB (0: no limit)" },
+    { "firewall", S_HOSTAGENT, K_BOOL, H(firewall), 0, -1, 0, 0, "yes",
+      "node underlay carries only HIP/ESP (UDP 10500)" },
+    { "vpxid", S_HOSTAGENT, K_PATH, H(vpxid), 0, -1, 0, 0, "",
+      "vpxid binary run in each node (empty: this daemon's binary)" },
+
+    { "overlay", S_EXEC, K_STR, X(overlay), CFG_NAME_MAX, -1, 0, 0, NULL,
+      "overlay the exec service listens on (default: the first)" },
+    { "node", S_EXEC, K_PATH, X(node), 0, -1, 0, 0, "",
+      "virtual node state directory: commands run in its namespaces" },
+    { "uid", S_EXEC, K_UINT, X(uid), 0, -1, 0, 65535, "1000", "user id commands run as" },
+    { "gid", S_EXEC, K_UINT, X(gid), 0, -1, 0, 65535, "1000", "group id commands run as" },
+    { "timeout", S_EXEC, K_SECS, X(timeout), 0, -1, 1, 86400, "10m", "longest run of one command" },
 };
 
 enum { NKEYWORDS = sizeof(keywords) / sizeof(keywords[0]) };
@@ -437,6 +504,26 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
         memcpy(o->chain[o->nchain++], v, strlen(v) + 1);
         return 0;
     }
+    case K_HITS: {
+        size_t *n = (size_t *)((uint8_t *)base + k->size);
+        if (*n >= CFG_LIST_MAX) {
+            snprintf(why, wlen, "at most %d", CFG_LIST_MAX);
+            return -1;
+        }
+        if (vpxi_hit_from_str(v, (uint8_t *)field + 16 * *n) != 0) {
+            snprintf(why, wlen, "expected a HIT (an IPv6 ORCHID in 2001:20::/28)");
+            return -1;
+        }
+        (*n)++;
+        return 0;
+    }
+    case K_CHOICE:
+        if (strcmp(v, "auto") && strcmp(v, "manual")) {
+            snprintf(why, wlen, "expected auto or manual");
+            return -1;
+        }
+        snprintf((char *)field, 16, "%s", v);
+        return 0;
     case K_BOOL:
         if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on")) {
             *(bool *)field = true;
@@ -595,7 +682,35 @@ static int open_section(struct parser *p, char *hdr)
         p->base = peer;
         return 0;
     }
-    return fail(p, "unknown section [%s] (expected [daemon], [overlay NAME], [peer OVERLAY NAME])",
+    if (n == 1 && (!strcmp(words[0], "registrar") || !strcmp(words[0], "hostagent") ||
+                   !strcmp(words[0], "exec"))) {
+        bool *enabled;
+        int *line;
+        if (!strcmp(words[0], "registrar")) {
+            p->section = S_REGISTRAR;
+            p->base = &p->c->registrar;
+            enabled = &p->c->registrar.enabled;
+            line = &p->c->registrar.line;
+        } else if (!strcmp(words[0], "hostagent")) {
+            p->section = S_HOSTAGENT;
+            p->base = &p->c->hostagent;
+            enabled = &p->c->hostagent.enabled;
+            line = &p->c->hostagent.line;
+        } else {
+            p->section = S_EXEC;
+            p->base = &p->c->exec;
+            enabled = &p->c->exec.enabled;
+            line = &p->c->exec.line;
+        }
+        if (*enabled)
+            return fail(p, "[%s] defined twice", words[0]);
+        *enabled = true;
+        *line = p->line;
+        return 0;
+    }
+    return fail(p,
+                "unknown section [%s] (expected [daemon], [overlay NAME], [peer OVERLAY NAME], "
+                "[registrar], [hostagent], [exec])",
                 hdr);
 }
 
@@ -624,7 +739,7 @@ static int parse_line(struct parser *p, char *line)
         const struct keyword *k = &keywords[i];
         if (strcmp(k->name, key) || !(k->sections & p->section))
             continue;
-        if (p->seen[i] && k->kind != K_CHAIN)
+        if (p->seen[i] && k->kind != K_CHAIN && k->kind != K_HITS)
             return fail(p, "%s given twice in this section", key);
         p->seen[i] = true;
         if (apply(k, p->section, p->base, val, why, sizeof(why)) != 0)
@@ -635,6 +750,72 @@ static int parse_line(struct parser *p, char *line)
         if (!strcmp(keywords[i].name, key))
             return fail(p, "%s is not valid in this section", key);
     return fail(p, "unknown key '%s'", key);
+}
+
+/* A role's overlay: named, or the first one. */
+static int role_overlay(struct parser *p, const char *role, int line, char *name)
+{
+    p->line = line;
+    if (!name[0]) {
+        snprintf(name, CFG_NAME_MAX, "%s", p->c->overlays[0].name);
+        return 0;
+    }
+    if (!config_overlay(p->c, name))
+        return fail(p, "[%s]: overlay '%s' is not defined", role, name);
+    return 0;
+}
+
+int config_parse_subnet(const char *s, struct in_addr *net, unsigned *prefix)
+{
+    char buf[32];
+    const char *slash = strchr(s, '/');
+    char *end;
+    unsigned long n;
+    uint32_t mask;
+
+    if (!slash || (size_t)(slash - s) >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, (size_t)(slash - s));
+    buf[slash - s] = 0;
+    errno = 0;
+    n = strtoul(slash + 1, &end, 10);
+    if (errno || *end || !slash[1] || n < 8 || n > 30 || inet_pton(AF_INET, buf, net) != 1)
+        return -1;
+    mask = htonl(~0u << (32 - n));
+    if ((net->s_addr & ~mask) != 0)
+        return -1;
+    *prefix = (unsigned)n;
+    return 0;
+}
+
+static int validate_roles(struct parser *p)
+{
+    struct config *c = p->c;
+    struct in_addr net;
+    unsigned prefix;
+
+    if (c->registrar.enabled &&
+        role_overlay(p, "registrar", c->registrar.line, c->registrar.overlay) != 0)
+        return -1;
+    if (c->exec.enabled && role_overlay(p, "exec", c->exec.line, c->exec.overlay) != 0)
+        return -1;
+    if (!c->hostagent.enabled)
+        return 0;
+    if (role_overlay(p, "hostagent", c->hostagent.line, c->hostagent.overlay) != 0)
+        return -1;
+    if (!c->hostagent.has_registrar)
+        return fail(p, "[hostagent]: registrar (its HIT) is required");
+    if (!c->hostagent.site[0] || !valid_name(c->hostagent.site))
+        return fail(p, "[hostagent]: site is required (letters, digits, '-', '_', '.')");
+    if (!c->hostagent.subnet[0])
+        return fail(p, "[hostagent]: node-subnet is required (e.g. 198.19.1.0/24)");
+    if (config_parse_subnet(c->hostagent.subnet, &net, &prefix) != 0)
+        return fail(p, "[hostagent]: node-subnet '%s': expected an IPv4 network a.b.c.d/8..30",
+                    c->hostagent.subnet);
+    if (c->hostagent.resources + 2 >= (1u << (32 - prefix)))
+        return fail(p, "[hostagent]: node-subnet %s has room for fewer than %u nodes",
+                    c->hostagent.subnet, c->hostagent.resources);
+    return 0;
 }
 
 /* Checks that need the whole file. */
@@ -685,7 +866,7 @@ static int validate(struct parser *p)
                             o->name, pe->name);
         }
     }
-    return 0;
+    return validate_roles(p);
 }
 
 struct config *config_load(const char *path, char *err, size_t errlen)
@@ -705,6 +886,9 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     }
     snprintf(c->path, sizeof(c->path), "%s", path);
     apply_defaults(S_DAEMON, c);
+    apply_defaults(S_REGISTRAR, &c->registrar);
+    apply_defaults(S_HOSTAGENT, &c->hostagent);
+    apply_defaults(S_EXEC, &c->exec);
     p.path = path;
     p.err = err;
     p.errlen = errlen;
@@ -770,7 +954,16 @@ static void show_value(FILE *f, const struct keyword *k, unsigned section, const
     case K_PATH:
     case K_SEXP:
     case K_IFNAME:
+    case K_CHOICE:
     case K_LINK: fprintf(f, "%s", (const char *)field); break;
+    case K_HITS:
+        for (size_t i = 0; i < *(const size_t *)((const uint8_t *)base + k->size); i++) {
+            vpxi_hit_to_str(field + 16 * i, buf);
+            fprintf(f, "%s%s", i ? "\n" : "", buf);
+            if (i + 1 < *(const size_t *)((const uint8_t *)base + k->size))
+                fprintf(f, "%s = ", k->name);
+        }
+        break;
     case K_BOOL: fprintf(f, "%s", *(const bool *)field ? "yes" : "no"); break;
     case K_UINT:
     case K_SECS: fprintf(f, "%u", *(const unsigned *)field); break;
@@ -845,5 +1038,17 @@ void config_show(const struct config *c, FILE *f)
             fprintf(f, "\n[peer %s %s]\n", o->name, o->peers[j].name);
             show_section(f, S_PEER, &o->peers[j]);
         }
+    }
+    if (c->registrar.enabled) {
+        fprintf(f, "\n[registrar]\n");
+        show_section(f, S_REGISTRAR, &c->registrar);
+    }
+    if (c->hostagent.enabled) {
+        fprintf(f, "\n[hostagent]\n");
+        show_section(f, S_HOSTAGENT, &c->hostagent);
+    }
+    if (c->exec.enabled) {
+        fprintf(f, "\n[exec]\n");
+        show_section(f, S_EXEC, &c->exec);
     }
 }

@@ -4,6 +4,9 @@
  *   [daemon]            control socket, user to run as, log level, key log
  *   [overlay NAME]      one VPXI: identity, policy, TUN, UDP port, crypto
  *   [peer OVERLAY NAME] a statically configured peer of that overlay
+ *   [registrar]         the registrar role (docs/registrar.md)
+ *   [hostagent]         the host-agent role: creates virtual nodes
+ *   [exec]              the node exec service (authenticated process launch)
  *
  * A file is parsed into a fresh struct config and validated completely
  * before anything uses it; on reload the new struct replaces the old one as
@@ -85,6 +88,54 @@ struct cfg_overlay {
     int line;
 };
 
+/* [registrar]: holds resource certificates, issues user certificates. */
+struct cfg_registrar {
+    bool enabled;
+    int line;
+    char overlay[CFG_NAME_MAX];       /* overlay whose HIT the service listens on */
+    char database[CFG_PATH_MAX];      /* SQLite file (WAL) */
+    char approve[16];                 /* auto | manual: enrolment of new users */
+    uint8_t admins[CFG_LIST_MAX][16]; /* HITs allowed to approve users */
+    size_t nadmins;
+    uint8_t peers[CFG_LIST_MAX][16]; /* peer registrars (offers, borrowing) */
+    size_t npeers;
+    unsigned renew_period;   /* default certificate renewal period */
+    unsigned renew_margin;   /* issued certificates outlive now by this */
+    unsigned max_duration;   /* longest VPXI time window accepted */
+    unsigned offer_interval; /* how often free resources are offered to peers */
+};
+
+/* [hostagent]: registers virtual resources and creates virtual nodes. */
+struct cfg_hostagent {
+    bool enabled;
+    int line;
+    char overlay[CFG_NAME_MAX];
+    uint8_t registrar[16];
+    bool has_registrar;
+    char site[CFG_NAME_MAX];
+    char community[CFG_NAME_MAX];
+    char statedir[CFG_PATH_MAX]; /* one directory per node */
+    char images[CFG_PATH_MAX];   /* NAME.tar images (when no catalogue) */
+    char catalog[CFG_PATH_MAX];  /* image provider directory ("" = images dir) */
+    char bridge[IFNAMSIZ];       /* host bridge the nodes attach to */
+    char subnet[64];             /* node underlay addresses, e.g. 198.19.1.0/24 */
+    unsigned resources;          /* virtual resources offered */
+    unsigned cpu_milli;          /* capacity of each resource */
+    unsigned memory_mb;
+    bool firewall;            /* nodes' underlay carries only HIP/ESP */
+    char vpxid[CFG_PATH_MAX]; /* vpxid binary for the nodes ("" = this one) */
+};
+
+/* [exec]: runs authorized commands inside this node (docs/protocol.md). */
+struct cfg_exec {
+    bool enabled;
+    int line;
+    char overlay[CFG_NAME_MAX];
+    char node[CFG_PATH_MAX]; /* vnode state directory ("" = run in our namespaces) */
+    unsigned uid, gid;       /* commands run as */
+    unsigned timeout;        /* longest run of one command */
+};
+
 struct config {
     char path[CFG_PATH_MAX];
     char control[CFG_PATH_MAX];
@@ -93,6 +144,9 @@ struct config {
     char keylog[CFG_PATH_MAX]; /* "" = off */
     struct cfg_overlay *overlays;
     size_t noverlays;
+    struct cfg_registrar registrar;
+    struct cfg_hostagent hostagent;
+    struct cfg_exec exec;
 };
 
 /* Parses and validates path. On error returns NULL and writes
@@ -104,6 +158,8 @@ void config_show(const struct config *c, FILE *f);
 const struct cfg_overlay *config_overlay(const struct config *c, const char *name);
 /* Parses "198.18.0.1:10500", "[fd00::1]:10500" or an address alone with a default port. */
 int config_parse_addr(const char *s, uint16_t default_port, struct cfg_addr *out);
+/* Parses "a.b.c.d/N" (N in 8..30, host bits zero). */
+int config_parse_subnet(const char *s, struct in_addr *net, unsigned *prefix);
 /* Formats an address as "ip:port" / "[ip]:port". */
 void config_addr_str(const struct cfg_addr *a, char *buf, size_t len);
 

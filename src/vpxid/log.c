@@ -12,6 +12,7 @@
 
 static enum log_level current = LOG_INFO;
 static bool stamps = true;
+static char prefix[24]; /* role name of a child process, "" in the daemon */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const names[] = { "err", "warn", "info", "proto", "debug" };
@@ -21,6 +22,11 @@ void log_init(enum log_level level, bool timestamps)
     current = level;
     stamps = timestamps;
     setvbuf(stderr, NULL, _IOLBF, 0);
+}
+
+void log_set_prefix(const char *p)
+{
+    snprintf(prefix, sizeof(prefix), "[%s]", p);
 }
 
 void log_set_level(enum log_level level)
@@ -55,7 +61,7 @@ __attribute__((format(printf, 3, 0))) static void vlog(enum log_level level, con
                  ts.tv_nsec / 1000000);
     }
     pthread_mutex_lock(&lock);
-    fprintf(stderr, "%s%-5s %s: ", when, names[level], func);
+    fprintf(stderr, "%s%s%s%-5s %s: ", when, prefix, prefix[0] ? " " : "", names[level], func);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     pthread_mutex_unlock(&lock);

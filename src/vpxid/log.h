@@ -21,6 +21,8 @@ enum log_level {
 
 void log_init(enum log_level level, bool timestamps);
 void log_set_level(enum log_level level);
+/* Tags every line of this process with "[p]" (role processes). */
+void log_set_prefix(const char *p);
 enum log_level log_get_level(void);
 /* Parses "err", "warn", "info", "proto", "debug"; -1 if unknown. */
 int log_level_parse(const char *s);
