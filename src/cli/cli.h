@@ -71,5 +71,6 @@ int cmd_sexp(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_peer(int argc, char **argv);
 int cmd_daemon(int argc, char **argv); /* reload, stop */
+int cmd_vpxi(int argc, char **argv);   /* enroll, up, ls, show, down, user, join, exec */
 
 #endif

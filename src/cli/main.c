@@ -23,6 +23,14 @@ static const struct command commands[] = {
     { "peer", cmd_peer, "connect, close, rekey or renew one peer" },
     { "reload", cmd_daemon, "make vpxid reload its configuration" },
     { "stop", cmd_daemon, "make vpxid close every association and exit" },
+    { "enroll", cmd_vpxi, "enrol with a registrar (accepting its usage agreement)" },
+    { "up", cmd_vpxi, "create a VPXI from a specification file and join it" },
+    { "ls", cmd_vpxi, "list the VPXIs you belong to" },
+    { "show", cmd_vpxi, "show a VPXI: nodes, HITs, addresses, your chain" },
+    { "down", cmd_vpxi, "end a VPXI (its owner) and leave it" },
+    { "user", cmd_vpxi, "user add VPXI PUBKEY -o FILE: delegate access to another user" },
+    { "join", cmd_vpxi, "join a VPXI with a chain delegated to you" },
+    { "exec", cmd_vpxi, "run a command on a node, authorized by your chain" },
 };
 
 static void help(FILE *f)
