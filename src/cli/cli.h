@@ -68,6 +68,7 @@ int64_t cli_now(void);
 int cmd_key(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_sexp(int argc, char **argv);
+int cmd_catalog(int argc, char **argv); /* image catalogues (cmd_catalog.c) */
 int cmd_status(int argc, char **argv);
 int cmd_peer(int argc, char **argv);
 int cmd_daemon(int argc, char **argv); /* reload, stop */

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     { "key", cmd_key, "generate keys; print public keys and HITs" },
     { "cert", cmd_cert, "issue, show, verify and reduce SPKI certificates" },
     { "sexp", cmd_sexp, "convert S-expressions between canonical, advanced and transport" },
+    { "catalog", cmd_catalog, "image catalogues: add, endorse, sign, import, fetch, verify" },
     { "status", cmd_status, "show the overlays and peers of the local vpxid" },
     { "peer", cmd_peer, "connect, close, rekey or renew one peer" },
     { "reload", cmd_daemon, "make vpxid reload its configuration" },
