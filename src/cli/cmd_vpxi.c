@@ -91,7 +91,11 @@ static int parse_common(int argc, char **argv, struct uctx *u, const char *usage
     u->state = getenv("VPXI_STATE") ? getenv("VPXI_STATE") : "/var/lib/vpxi/user";
     u->timeout = 600;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+k:r:s:v:c:o:t:h", opts, NULL)) != -1) {
+    /* exec stops at its first operand (the command's own options follow);
+     * the others take options anywhere */
+    while ((c = getopt_long(argc, argv,
+                            strcmp(argv[0], "exec") ? "k:r:s:v:c:o:t:h" : "+k:r:s:v:c:o:t:h", opts,
+                            NULL)) != -1) {
         switch (c) {
         case 'k': u->keyfile = optarg; break;
         case 'r': reg = optarg; break;
@@ -261,7 +265,8 @@ static void json_value(const struct vpxi_sexp *n)
         struct vpxi_wr w;
         vpxi_wr_init_dyn(&w, 1 << 20);
         if (vpxi_sexp_write(n, VPXI_SEXP_TRANSPORT, &w) == 0 && !w.err) {
-            char *s = (char *)vpxi_wr_steal(&w, NULL);
+            size_t slen;
+            char *s = (char *)vpxi_wr_steal(&w, &slen);
             cli_json_str(s ? s : "");
             vpxi_free(s);
         } else {
@@ -352,7 +357,7 @@ static int join(struct uctx *u, struct vpxi_sx *sx, const struct vpxi_sexp *desc
     fprintf(f,
             "# written by 'vpxi up/join' for VPXI %s\n[daemon]\ncontrol = %s/vpxid.sock\nuser =\n\n"
             "[overlay %s]\nkey = %s\nacl = %s/acl\nchain = %s/chain.seq\ntun = vu%.12s\n"
-            "listen = 0.0.0.0:%d\nrenew-check = 2s\n",
+            "listen = 0.0.0.0:%d\nrenew-check = 2s\ndh = p256\n",
             name, dir, name, kpath, dir, dir, name, port);
     for (const struct vpxi_sexp *e = desc->child->next; e; e = e->next) {
         if (!vpxi_sexp_head_is(e, "node"))
@@ -661,6 +666,7 @@ static int do_user_add(struct uctx *u, struct vpxi_sx *sx, const char *name, con
     /* our own, non-delegable, to the new user: the tag and validity of the delegation */
     p.issuer = u->key;
     p.subject_key = u2;
+    p.subject_as_hash = true; /* U2 shows its key in the HIP exchange */
     p.propagate = false;
     p.tag = ps->certs[0]->tag;
     p.valid = ps->certs[0]->valid;

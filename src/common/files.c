@@ -109,7 +109,7 @@ int file_sha256(const char *path, uint8_t out[32])
     int fd, r;
 
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return -errno;
+        return VPXI_ERR_SYS;
     if ((r = vpxi_hash_new(VPXI_HASH_SHA256, &h)) != 0) {
         close(fd);
         return r;
@@ -118,10 +118,14 @@ int file_sha256(const char *path, uint8_t out[32])
         if ((r = vpxi_hash_update(h, buf, (size_t)n)) != 0)
             break;
     if (n < 0)
-        r = -errno;
+        r = VPXI_ERR_SYS;
     if (r == 0)
         r = vpxi_hash_final(h, out);
-    vpxi_hash_free(h);
-    close(fd);
+    {
+        int saved = errno;
+        vpxi_hash_free(h);
+        close(fd);
+        errno = saved;
+    }
     return r;
 }

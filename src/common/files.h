@@ -20,7 +20,7 @@ int file_write_sexp(const char *path, const struct vpxi_sexp *n, enum vpxi_sexp_
 /* mkdir -p with mode for the directories it creates. 0 or -errno. */
 int file_mkdirs(const char *path, mode_t mode);
 
-/* SHA-256 of a file's contents. 0, -errno or VPXI_ERR_*. */
+/* SHA-256 of a file's contents. 0 or VPXI_ERR_* (VPXI_ERR_SYS with errno set). */
 int file_sha256(const char *path, uint8_t out[32]);
 
 #endif

@@ -28,6 +28,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "roles.h"
 #include "node/overlay.h"
 
 static const char usage[] =
@@ -93,6 +94,7 @@ static void shutdown_all(struct daemon *d)
     if (d->stopping)
         return;
     d->stopping = true;
+    roles_stop(d);
     log_info("shutting down: closing associations");
     for (size_t i = 0; i < d->nov; i++)
         overlay_shutdown(d->ov[i]);
@@ -139,6 +141,8 @@ static void on_signal(struct loop *l, int fd, uint32_t events, void *arg)
     while (read(fd, &si, sizeof(si)) == sizeof(si)) {
         if (si.ssi_signo == SIGHUP)
             reload(d);
+        else if (si.ssi_signo == SIGCHLD)
+            roles_reap(d);
         else
             shutdown_all(d);
     }
@@ -153,6 +157,7 @@ static int setup_signals(struct daemon *d)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGCHLD);
     /* blocked in every thread (threads inherit the mask) */
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
@@ -243,6 +248,10 @@ int main(int argc, char **argv)
     if ((d.ctl = control_open(d.loop, d.cfg->control, daemon_commands, daemon_ncommands, &d)) ==
         NULL)
         goto out;
+    /* roles fork before the privilege drop: the host agent and the exec
+     * service need root (namespaces), the registrar drops its own */
+    if (roles_start(&d) != 0)
+        goto out;
     if (drop_privileges(d.cfg->user) != 0)
         goto out;
     for (size_t i = 0; i < d.nov; i++)
@@ -253,6 +262,8 @@ int main(int argc, char **argv)
     loop_run(d.loop);
     status = 0;
 out:
+    if (!d.stopping)
+        roles_stop(&d);
     for (size_t i = 0; i < d.nov; i++)
         overlay_free(d.ov[i]);
     control_close(d.ctl);

@@ -7,7 +7,7 @@
 # After each issuance is durable (store_issued_add or the COMMIT returned) it
 # prints "serial length hash" on a line-buffered stdout. We SIGKILL it at
 # random moments, 20+ times within about 20 s, and after every kill
-# (test_store --crash-verify) reopen the database, run store_check
+# (test_store --crash-verify) reopen the database, run store_verify
 # (integrity, foreign keys, no resource allocated twice or without its VPXI,
 # ...) and require every serial ever printed to be there with its content.
 # The next child starts by failing the VPXI the killed one left half-way.

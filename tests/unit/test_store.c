@@ -5,14 +5,14 @@
  * Unit tests: opening (modes 0600, WAL, synchronous=FULL, foreign keys,
  * schema version), each table's calls and refusals, allocation as one
  * transaction, VPXI state changes and release, issuance and revocation,
- * caller transactions, a second writer timing out, store_check finding
+ * caller transactions, a second writer timing out, store_verify finding
  * broken invariants, a full database (PRAGMA max_page_count), every write
  * and sync failing in turn (a fault-injecting VFS) and, as root, a full tmpfs.
  *
  * Modes used by tests/cli/test_store_crash.sh and for measurements:
  *   test_store --crash-child DB          loop creating VPXIs and issuing; print
  *                                        "serial len hash" of each durable issuance
- *   test_store --crash-verify DB FILE..  store_check, then every complete line of
+ *   test_store --crash-verify DB FILE..  store_verify, then every complete line of
  *                                        the FILEs must be in DB with that content
  *   test_store --bench DIR [N]           durable issuances per second
  */
@@ -182,10 +182,10 @@ static int res_state_is(struct store *s, const char *id, enum store_resource_sta
 static int check_ok(struct store *s)
 {
     char rep[2048];
-    int r = store_check(s, rep, sizeof(rep));
+    int r = store_verify(s, rep, sizeof(rep));
 
     if (r != 0)
-        fprintf(stderr, "store_check: %s: %s\n%s", vpxi_errname(r), store_errmsg(s), rep);
+        fprintf(stderr, "store_verify: %s: %s\n%s", vpxi_errname(r), store_errmsg(s), rep);
     return r;
 }
 
@@ -863,7 +863,7 @@ static void test_busy(void)
     store_close(s2);
 }
 
-/* ---- store_check finds what the API cannot produce --------------------------------------------
+/* ---- store_verify finds what the API cannot produce --------------------------------------------
  */
 
 static void expect_finding(struct store *s, const char *sql, const char *finding)
@@ -872,11 +872,11 @@ static void expect_finding(struct store *s, const char *sql, const char *finding
     int r;
 
     CHECK_EQ(sqlite3_exec(s->db, sql, NULL, NULL, NULL), SQLITE_OK);
-    r = store_check(s, rep, sizeof(rep));
+    r = store_verify(s, rep, sizeof(rep));
     CHECK_ERR(r, VPXI_ERR_BAD_STATE);
     if (!strstr(rep, finding)) {
         t_failures++;
-        fprintf(stderr, "store_check report lacks '%s':\n%s", finding, rep);
+        fprintf(stderr, "store_verify report lacks '%s':\n%s", finding, rep);
     }
 }
 
@@ -932,7 +932,7 @@ static void test_check_finds(void)
     CHECK_EQ(
         sqlite3_exec(s->db, "ROLLBACK TO t; RELEASE t; PRAGMA foreign_keys = ON", NULL, NULL, NULL),
         SQLITE_OK);
-    CHECK_EQ(store_check(s, rep, sizeof(rep)), 0);
+    CHECK_EQ(store_verify(s, rep, sizeof(rep)), 0);
     CHECK_STR(rep, "ok");
     store_close(s);
 }
@@ -1508,7 +1508,7 @@ static unsigned power_runs(const char *path, bool normal, unsigned *runs, unsign
 /*
  * The machine loses power at the Nth write, for every N up to a few VPXI
  * cycles: every issuance acknowledged before is there afterwards, and
- * store_check passes. The control run with synchronous=NORMAL (no fsync at
+ * store_verify passes. The control run with synchronous=NORMAL (no fsync at
  * commit in WAL mode) does lose acknowledged issuances: the test can tell.
  */
 static void test_power_loss(void)
@@ -1761,8 +1761,8 @@ static int crash_verify(const char *path, int nfiles, char **files)
         fprintf(stderr, "crash-verify: open: %s\n", err);
         return 1;
     }
-    if ((r = store_check(s, rep, sizeof(rep))) != 0) {
-        fprintf(stderr, "crash-verify: store_check: %s\n%s", vpxi_errname(r), rep);
+    if ((r = store_verify(s, rep, sizeof(rep))) != 0) {
+        fprintf(stderr, "crash-verify: store_verify: %s\n%s", vpxi_errname(r), rep);
         bad++;
     }
     for (int i = 0; i < nfiles; i++) {
@@ -1804,7 +1804,7 @@ static int crash_verify(const char *path, int nfiles, char **files)
         free(text);
     }
     /* informational: the killed child may have left one VPXI holding resources (the next
-     * child fails it at start); store_check above proved none is held twice */
+     * child fails it at start); store_verify above proved none is held twice */
     if ((r = store_resource_find_free(s, &f, &res, &n)) != 0)
         bad++;
     store_resource_list_free(res, n);

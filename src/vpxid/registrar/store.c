@@ -19,7 +19,7 @@
  * one allocation (the record's `owned`) receives them.
  *
  * Invariants kept by the schema itself (CHECK constraints) and re-verified by
- * store_check(): a resource is allocated if and only if it names a VPXI; only
+ * store_verify(): a resource is allocated if and only if it names a VPXI; only
  * store_vpxi_create allocates and only the end of a VPXI releases.
  */
 #include <errno.h>
@@ -2012,7 +2012,7 @@ static int run_check(struct store *s, const char *what, const char *sql, bool in
     return 0;
 }
 
-int store_check(struct store *s, char *report, size_t reportlen)
+int store_verify(struct store *s, char *report, size_t reportlen)
 {
     unsigned found = 0, bad = 0;
     size_t i;

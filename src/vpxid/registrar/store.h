@@ -93,7 +93,7 @@ void store_set_busy_timeout(struct store *s, int ms);
  * running the checks). `report` (if reportlen > 0) receives one line per
  * finding (at most 10 per check), truncated to fit, or "ok".
  */
-int store_check(struct store *s, char *report, size_t reportlen) VPXI_WUR;
+int store_verify(struct store *s, char *report, size_t reportlen) VPXI_WUR;
 
 /*
  * Caller transactions, to make several calls one atomic and durable unit

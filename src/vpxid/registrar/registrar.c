@@ -1,0 +1,998 @@
+/*
+ * registrar.c - the registrar role (docs/registrar.md): enrols users,
+ * records host agents and their virtual resources, creates VPXIs by asking
+ * host agents for nodes, and issues the certificates that make them one
+ * overlay: a membership certificate per node, the owner's certificate, and
+ * renewals before they expire. State lives in SQLite (store.c); a
+ * certificate leaves the registrar only after it is recorded there.
+ *
+ * One request at a time (a VPXI creation talks to host agents and is
+ * serialized with everything else); renewals and the end of VPXIs run
+ * between requests.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vpxi/alloc.h"
+#include "vpxi/buf.h"
+#include "vpxi/cert.h"
+#include "vpxi/crypto.h"
+#include "vpxi/ct.h"
+#include "vpxi/identity.h"
+#include "vpxi/spec.h"
+
+#include "common/svc.h"
+#include "config.h"
+#include "log.h"
+#include "registrar/store.h"
+#include "roles.h"
+
+enum { REG_NODES_MAX = VPXI_SPEC_NODES_MAX, REG_CALL_MS = 60000, REG_CLOCK_SKEW_S = 60 };
+
+struct registrar {
+    const struct config *c;
+    const struct cfg_registrar *rc;
+    const struct cfg_overlay *ov;
+    struct vpxi_key *key;
+    uint8_t hit[16];
+    struct store *db;
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int send_error(int fd, const char *id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int send_error(int fd, const char *id, int code, const char *fmt, ...)
+{
+    struct vpxi_sx *sx = vpxi_sx_new();
+    struct vpxi_sexp *rep;
+    char msg[512];
+    va_list ap;
+    int r = VPXI_ERR_NOMEM;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("request %s refused: %s", id, msg);
+    if (sx && (r = vpxi_msg_reply_error(sx, id, code, msg, &rep)) == 0)
+        r = svc_send(fd, rep);
+    vpxi_sx_free(sx);
+    return r;
+}
+
+/* Signs a certificate from the registrar to subject, records it, and
+ * returns the sequence (only once it is durable). */
+static int issue(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
+                 struct vpxi_key *subject, const struct vpxi_sexp *tag, bool propagate, int64_t nb,
+                 int64_t na, struct vpxi_sexp **out)
+{
+    struct vpxi_cert_params p = { 0 };
+    struct store_issued in = { 0 };
+    const uint8_t *cp;
+    size_t clen;
+    char tagtext[STORE_TEXT_MAX];
+    struct vpxi_wr w;
+    int64_t serial;
+    int r;
+
+    p.issuer = rg->key;
+    p.subject_key = subject;
+    /* the subject proves its key in the HIP exchange: naming it by hash
+     * keeps chains small enough for one HIP packet */
+    p.subject_as_hash = true;
+    p.propagate = propagate;
+    p.tag = tag;
+    p.valid.not_before = nb;
+    p.valid.not_after = na;
+    if ((r = vpxi_cert_issue(sx, &p, out)) != 0 ||
+        (r = vpxi_sexp_canonical(sx, *out, &cp, &clen)) != 0)
+        return r;
+    vpxi_wr_init(&w, tagtext, sizeof(tagtext) - 1);
+    if (vpxi_sexp_write_compact(tag, &w) != 0 || w.err)
+        w.len = 0;
+    tagtext[w.len] = 0;
+    in.vpxi = vpxi;
+    if ((r = vpxi_hit_from_key(subject, in.subject_hit)) != 0)
+        return r;
+    in.tag = tagtext;
+    in.not_before = nb;
+    in.not_after = na;
+    in.cert = cp;
+    in.cert_len = clen;
+    if ((r = store_issued_add(rg->db, &in, &serial)) != 0) {
+        log_err("certificate not recorded, not handed out: %s", store_errmsg(rg->db));
+        return r;
+    }
+    return 0;
+}
+
+/* Calls a host agent; 0 and an ok reply, or an error with why. */
+static int call(struct registrar *rg, const uint8_t hit[16], uint16_t port, struct vpxi_sx *sx,
+                const struct vpxi_sexp *req, struct vpxi_msg *rep, char *why, size_t wlen)
+{
+    int r = svc_call(hit, port, sx, req, rep, REG_CALL_MS);
+
+    (void)rg;
+    if (r != 0) {
+        snprintf(why, wlen, "%s", svc_strerror(r));
+        return r;
+    }
+    if (!rep->ok) {
+        char msg[256] = "";
+        if (rep->message)
+            if (vpxi_sexp_get_str(rep->message, msg, sizeof(msg)) != 0)
+                msg[0] = 0;
+        snprintf(why, wlen, "%s", msg);
+        return vpxi_msg_error_code(rep);
+    }
+    return 0;
+}
+
+/* ---- enrolment and registration ---------------------------------------------------------- */
+
+static int key_of_request(const struct vpxi_msg *m, const uint8_t hit[16], struct vpxi_key **k,
+                          struct vpxi_sx *sx, const uint8_t **canon, size_t *clen)
+{
+    const struct vpxi_sexp *kn = vpxi_msg_get(m, "public-key");
+    uint8_t kh[16];
+    int r;
+
+    if (!kn)
+        return VPXI_ERR_BAD_FORMAT;
+    if ((r = vpxi_key_from_sexp(kn, k)) != 0)
+        return r;
+    if ((r = vpxi_hit_from_key(*k, kh)) != 0 || !vpxi_memeq_ct(kh, hit, 16)) {
+        vpxi_key_put(*k);
+        *k = NULL;
+        return r ? r : VPXI_ERR_NOT_AUTHORIZED;
+    }
+    return vpxi_sexp_canonical(sx, kn, canon, clen);
+}
+
+static void op_enroll(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                      struct vpxi_sx *sx)
+{
+    struct store_user u = { 0 };
+    struct vpxi_key *k = NULL;
+    struct vpxi_sexp *rep, *x;
+    char name[STORE_NAME_MAX], contact[STORE_NAME_MAX] = "", agreement[STORE_NAME_MAX],
+                               hs[VPXI_HIT_STRLEN];
+    int r;
+
+    if (key_of_request(m, hit, &k, sx, &u.pubkey, &u.pubkey_len) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                   "(public-key ...) missing or not the key of the requesting HIT");
+        return;
+    }
+    vpxi_key_put(k);
+    if (vpxi_msg_get_str(m, "name", name, sizeof(name)) != 0 || !name[0] ||
+        vpxi_msg_get_str(m, "agreement", agreement, sizeof(agreement)) != 0 || !agreement[0]) {
+        send_error(
+            fd, m->id, VPXI_ERR_BAD_FORMAT,
+            "enroll needs (name NAME) and (agreement VERSION): the usage agreement accepted");
+        return;
+    }
+    if (vpxi_msg_get_str(m, "contact", contact, sizeof(contact)) != 0)
+        contact[0] = 0;
+    memcpy(u.hit, hit, 16);
+    u.name = name;
+    u.contact = contact;
+    u.agreement = agreement;
+    u.status = strcmp(rg->rc->approve, "auto") ? STORE_USER_PENDING : STORE_USER_APPROVED;
+    if ((r = store_user_enroll(rg->db, &u)) != 0) {
+        send_error(fd, m->id, r, "enrolment refused: %s", store_errmsg(rg->db));
+        return;
+    }
+    vpxi_hit_to_str(hit, hs);
+    log_info("user %s (%s) enrolled, %s", name, hs, store_user_status_name(u.status));
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) != 0 ||
+        vpxi_sexp_build(sx, &x, "(user (hit %s) (status %s))", hs,
+                        store_user_status_name(u.status)) != 0)
+        return;
+    vpxi_sexp_append(rep, x);
+    (void)svc_send(fd, rep);
+}
+
+static bool is_admin(const struct registrar *rg, const uint8_t hit[16])
+{
+    for (size_t i = 0; i < rg->rc->nadmins; i++)
+        if (vpxi_memeq_ct(rg->rc->admins[i], hit, 16))
+            return true;
+    return false;
+}
+
+static void op_approve(struct registrar *rg, int fd, const struct vpxi_msg *m,
+                       const uint8_t hit[16], struct vpxi_sx *sx)
+{
+    char hs[64];
+    uint8_t uh[16];
+    struct vpxi_sexp *rep;
+    int r;
+
+    if (!is_admin(rg, hit)) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "only an administrator approves users");
+        return;
+    }
+    if (vpxi_msg_get_str(m, "hit", hs, sizeof(hs)) != 0 || vpxi_hit_from_str(hs, uh) != 0) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "approve needs (hit HIT)");
+        return;
+    }
+    if ((r = store_user_set_status(rg->db, uh, STORE_USER_APPROVED)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
+        (void)svc_send(fd, rep);
+}
+
+static void op_register(struct registrar *rg, int fd, const struct vpxi_msg *m,
+                        const uint8_t hit[16], struct vpxi_sx *sx)
+{
+    struct store_hostagent h = { 0 };
+    struct vpxi_key *k = NULL;
+    char site[STORE_NAME_MAX], community[STORE_NAME_MAX] = "hipernet";
+    struct vpxi_sexp *rep, *x;
+    unsigned count = 0;
+    int r;
+
+    if (key_of_request(m, hit, &k, sx, &h.pubkey, &h.pubkey_len) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                   "(public-key ...) missing or not the key of the requesting HIT");
+        return;
+    }
+    vpxi_key_put(k);
+    if (vpxi_msg_get_str(m, "site", site, sizeof(site)) != 0 || !site[0]) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "register needs (site NAME)");
+        return;
+    }
+    if (vpxi_msg_get_str(m, "community", community, sizeof(community)) != 0)
+        community[0] = 0;
+    if (!community[0])
+        snprintf(community, sizeof(community), "hipernet");
+    memcpy(h.hit, hit, 16);
+    h.site = site;
+    h.community = community;
+    if ((r = store_tx_begin(rg->db)) != 0 || (r = store_hostagent_upsert(rg->db, &h)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        store_tx_rollback(rg->db);
+        return;
+    }
+    for (const struct vpxi_sexp *e = m->root->child; e; e = e->next) {
+        struct store_resource res = { 0 };
+        char id[STORE_NAME_MAX];
+        const struct vpxi_sexp *cap, *v;
+        uint64_t cpu = 0, mem = 0;
+        if (!vpxi_sexp_head_is(e, "resource"))
+            continue;
+        if ((v = vpxi_sexp_find(e, "id")) == NULL || v->len != 2 ||
+            vpxi_sexp_get_str(v->child->next, id, sizeof(id)) != 0 ||
+            strncmp(id, site, strlen(site)) != 0) {
+            store_tx_rollback(rg->db);
+            send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "resource ids are SITE-rN");
+            return;
+        }
+        if ((cap = vpxi_sexp_find(e, "capacity")) != NULL) {
+            if ((v = vpxi_sexp_find(cap, "cpu")) && v->len == 2)
+                if (vpxi_sexp_get_u64(v->child->next, &cpu) != 0)
+                    cpu = 0;
+            if ((v = vpxi_sexp_find(cap, "memory")) && v->len == 2)
+                if (vpxi_sexp_get_u64(v->child->next, &mem) != 0)
+                    mem = 0;
+        }
+        res.id = id;
+        res.hostagent_hit = hit;
+        res.site = site;
+        res.community = community;
+        res.cpu_milli = (int64_t)cpu;
+        res.memory_mb = (int64_t)mem;
+        res.cert = (const uint8_t *)"(none)";
+        res.cert_len = 6;
+        res.not_after = now_s() + 365 * 86400;
+        if ((r = store_resource_register(rg->db, &res)) != 0) {
+            send_error(fd, m->id, r, "resource %s: %s", id, store_errmsg(rg->db));
+            store_tx_rollback(rg->db);
+            return;
+        }
+        count++;
+    }
+    if ((r = store_tx_commit(rg->db)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    log_info("host agent of site %s registered %u resources", site, count);
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) != 0 ||
+        vpxi_sexp_build(sx, &x, "(registered %u)", (uint64_t)count) != 0)
+        return;
+    vpxi_sexp_append(rep, x);
+    (void)svc_send(fd, rep);
+}
+
+/* ---- VPXI creation -------------------------------------------------------------------------- */
+
+struct plan_node {
+    char name[64];
+    const struct vpxi_spec_group *g;
+    struct store_resource *res; /* points into the free list */
+    uint8_t hit[16];
+    bool has_hit;
+    char underlay[64];
+    struct vpxi_key *key;
+    struct vpxi_sexp *chain;
+};
+
+static enum vpxi_link_sec link_between(const struct vpxi_spec *s, const struct plan_node *a,
+                                       const struct plan_node *b)
+{
+    return vpxi_spec_link_sec(s, a->g->name, b->g->name, 0, 0);
+}
+
+/* clear links are carried as integrity: the data plane has no unprotected
+ * mode yet (docs/registrar.md) */
+static const char *link_name(enum vpxi_link_sec s)
+{
+    return s == VPXI_LINK_CLEAR ? "integrity" : vpxi_link_sec_name(s);
+}
+
+/* Tears down what was created for a VPXI: nodes on their host agents. */
+static void teardown(struct registrar *rg, const char *vpxi)
+{
+    struct store_resource *res = NULL;
+    size_t n = 0;
+
+    if (store_resource_list_vpxi(rg->db, vpxi, &res, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct vpxi_sx *sx = vpxi_sx_new();
+        struct vpxi_sexp *req, *x;
+        struct vpxi_msg rep;
+        char id[24], why[256];
+        bool seen = false;
+        for (size_t j = 0; j < i; j++)
+            seen |= res[j].hostagent_hit && res[i].hostagent_hit &&
+                    !memcmp(res[j].hostagent_hit, res[i].hostagent_hit, 16);
+        if (!sx || seen || !res[i].hostagent_hit) {
+            vpxi_sx_free(sx);
+            continue;
+        }
+        svc_next_id(id);
+        if (vpxi_msg_request(sx, id, "destroy-node", &req) == 0 &&
+            vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
+            vpxi_sexp_append(req, x);
+            if (call(rg, res[i].hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, why,
+                     sizeof(why)) != 0)
+                log_warn("%s: host agent of %s: destroy failed: %s", vpxi, res[i].id, why);
+        }
+        vpxi_sx_free(sx);
+    }
+    store_resource_list_free(res, n);
+}
+
+static int create_nodes(struct registrar *rg, const struct vpxi_spec *spec, struct plan_node *pn,
+                        size_t nn, char *why, size_t wlen)
+{
+    for (size_t i = 0; i < nn; i++) {
+        struct vpxi_sx *sx = vpxi_sx_new();
+        struct vpxi_sexp *req, *x, *pub;
+        const struct vpxi_sexp *node, *e;
+        struct vpxi_msg rep;
+        char id[24], hs[64], vb[VPXI_DATE_LEN + 1], va[VPXI_DATE_LEN + 1], w[256];
+        int r;
+
+        if (!sx)
+            return VPXI_ERR_NOMEM;
+        vpxi_date_format(spec->start - REG_CLOCK_SKEW_S, vb);
+        vpxi_date_format(spec->end, va);
+        svc_next_id(id);
+        if ((r = vpxi_msg_request(sx, id, "create-node", &req)) != 0 ||
+            (r = vpxi_key_to_sexp(sx, rg->key, &pub)) != 0 ||
+            (r = vpxi_sexp_build(
+                 sx, &x,
+                 "((vpxi %s) (node %s) (resource %s) (group %s) (role %s) "
+                 "(image %s) (trust %S (tag (vpxi %s (*) (* set member exec admin))) "
+                 "(valid (not-before %s) (not-after %s))))",
+                 spec->name, pn[i].name, pn[i].res->id, pn[i].g->name, pn[i].g->role,
+                 pn[i].g->image, pub, spec->name, vb, va)) != 0) {
+            vpxi_sx_free(sx);
+            return r;
+        }
+        for (e = x->child; e; e = e->next)
+            vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
+        if ((r = call(rg, pn[i].res->hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, w,
+                      sizeof(w))) != 0) {
+            snprintf(why, wlen, "node %s on %s: %s", pn[i].name, pn[i].res->id, w);
+            vpxi_sx_free(sx);
+            return r;
+        }
+        if ((node = vpxi_msg_get(&rep, "node")) == NULL ||
+            (e = vpxi_sexp_find(node, "hit")) == NULL || e->len != 2 ||
+            vpxi_sexp_get_str(e->child->next, hs, sizeof(hs)) != 0 ||
+            vpxi_hit_from_str(hs, pn[i].hit) != 0 ||
+            (e = vpxi_sexp_find(node, "underlay")) == NULL || e->len != 2 ||
+            vpxi_sexp_get_str(e->child->next, pn[i].underlay, sizeof(pn[i].underlay)) != 0 ||
+            (e = vpxi_sexp_find(node, "public-key")) == NULL ||
+            vpxi_key_from_sexp(e, &pn[i].key) != 0) {
+            snprintf(why, wlen, "node %s: malformed answer from its host agent", pn[i].name);
+            vpxi_sx_free(sx);
+            return VPXI_ERR_BAD_FORMAT;
+        }
+        {
+            uint8_t kh[16];
+            if (vpxi_hit_from_key(pn[i].key, kh) != 0 || memcmp(kh, pn[i].hit, 16)) {
+                snprintf(why, wlen, "node %s: HIT and key disagree", pn[i].name);
+                vpxi_sx_free(sx);
+                return VPXI_ERR_BAD_FORMAT;
+            }
+        }
+        pn[i].has_hit = true;
+        vpxi_sx_free(sx);
+        if ((r = store_node_update(rg->db, spec->name, pn[i].name, pn[i].hit, pn[i].underlay,
+                                   STORE_NODE_STARTING)) != 0) {
+            snprintf(why, wlen, "%s", store_errmsg(rg->db));
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Membership certificates and peers for every node. */
+static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, struct plan_node *pn,
+                         size_t nn, char *why, size_t wlen)
+{
+    int64_t now = now_s(), na = now + rg->rc->renew_margin;
+
+    if (na > spec->end)
+        na = spec->end;
+    for (size_t i = 0; i < nn; i++) {
+        struct vpxi_sx *sx = vpxi_sx_new();
+        struct vpxi_sexp *req, *x, *tag, *seq;
+        struct vpxi_msg rep;
+        char id[24], w[256];
+        int r;
+
+        if (!sx)
+            return VPXI_ERR_NOMEM;
+        if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) member)", spec->name)) != 0 ||
+            (r = issue(rg, sx, spec->name, pn[i].key, tag, false, now - REG_CLOCK_SKEW_S, na,
+                       &seq)) != 0) {
+            snprintf(why, wlen, "certificate for %s: %s", pn[i].name, vpxi_strerror(r));
+            vpxi_sx_free(sx);
+            return r;
+        }
+        svc_next_id(id);
+        if ((r = vpxi_msg_request(sx, id, "update-node", &req)) != 0 ||
+            (r = vpxi_sexp_build(sx, &x, "((vpxi %s) (node %s) %S)", spec->name, pn[i].name,
+                                 seq)) != 0) {
+            vpxi_sx_free(sx);
+            return r;
+        }
+        for (const struct vpxi_sexp *e = x->child; e; e = e->next)
+            vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
+        for (size_t j = 0; j < nn; j++) {
+            char hs[VPXI_HIT_STRLEN], ul[80];
+            if (j == i)
+                continue;
+            vpxi_hit_to_str(pn[j].hit, hs);
+            snprintf(ul, sizeof(ul), "%s:10500", pn[j].underlay);
+            if ((r = vpxi_sexp_build(sx, &x, "(peer (name %s) (hit %s) (underlay %s) (link %s))",
+                                     pn[j].name, hs, ul,
+                                     link_name(link_between(spec, &pn[i], &pn[j])))) != 0) {
+                vpxi_sx_free(sx);
+                return r;
+            }
+            vpxi_sexp_append(req, x);
+        }
+        if ((r = call(rg, pn[i].res->hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, w,
+                      sizeof(w))) != 0) {
+            snprintf(why, wlen, "node %s: %s", pn[i].name, w);
+            vpxi_sx_free(sx);
+            return r;
+        }
+        vpxi_sx_free(sx);
+        if ((r = store_node_update(rg->db, spec->name, pn[i].name, NULL, NULL,
+                                   STORE_NODE_RUNNING)) != 0) {
+            snprintf(why, wlen, "%s", store_errmsg(rg->db));
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* (vpxi (name) (owner (hit)) (valid) (node ...)...) from the store. */
+static int describe(struct registrar *rg, struct vpxi_sx *sx, const char *name,
+                    struct vpxi_sexp **out)
+{
+    struct store_vpxi v;
+    struct store_node *nodes = NULL;
+    size_t n = 0;
+    char hs[VPXI_HIT_STRLEN], nb[VPXI_DATE_LEN + 1], na[VPXI_DATE_LEN + 1];
+    struct vpxi_sexp *x;
+    int r;
+
+    if ((r = store_vpxi_get(rg->db, name, &v)) != 0)
+        return r;
+    vpxi_hit_to_str(v.owner_hit, hs);
+    vpxi_date_format(v.not_before, nb);
+    vpxi_date_format(v.not_after, na);
+    r = vpxi_sexp_build(sx, out,
+                        "(vpxi (name %s) (state %s) (owner (hit %s)) (valid (not-before %s) "
+                        "(not-after %s)))",
+                        v.name, store_vpxi_state_name(v.state), hs, nb, na);
+    store_vpxi_clear(&v);
+    if (r != 0)
+        return r;
+    {
+        struct vpxi_sexp *pub;
+        if ((r = vpxi_key_to_sexp(sx, rg->key, &pub)) != 0 ||
+            (r = vpxi_sexp_build(sx, &x, "(registrar %S)", pub)) != 0)
+            return r;
+        vpxi_sexp_append(*out, x);
+    }
+    if ((r = store_node_list(rg->db, name, &nodes, &n)) != 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        char nh[VPXI_HIT_STRLEN] = "-";
+        if (nodes[i].hit)
+            vpxi_hit_to_str(nodes[i].hit, nh);
+        r = vpxi_sexp_build(sx, &x,
+                            "(node (name %s) (group %s) (site %s) (role %s) (hit %s) "
+                            "(underlay %s) (image %s) (state %s))",
+                            nodes[i].name, nodes[i].group_name ? nodes[i].group_name : "",
+                            nodes[i].site ? nodes[i].site : "", nodes[i].role ? nodes[i].role : "",
+                            nh, nodes[i].underlay ? nodes[i].underlay : "",
+                            nodes[i].image ? nodes[i].image : "",
+                            store_node_state_name(nodes[i].state));
+        if (r == 0)
+            vpxi_sexp_append(*out, x);
+    }
+    store_node_list_free(nodes, n);
+    return r;
+}
+
+static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                      struct vpxi_sx *sx)
+{
+    struct store_user u;
+    struct vpxi_spec *spec = NULL;
+    struct plan_node *pn = NULL;
+    struct store_resource **free_lists = NULL;
+    size_t *free_n = NULL, nn = 0;
+    const char **ids = NULL;
+    const struct vpxi_sexp *st = vpxi_msg_get(m, "spec");
+    char err[4096], why[512] = "";
+    struct vpxi_key *ukey = NULL;
+    struct vpxi_sexp *rep, *desc, *tag, *useq;
+    bool created = false;
+    int r;
+
+    if ((r = store_user_get(rg->db, hit, &u)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "unknown user: enroll first");
+        return;
+    }
+    r = u.status == STORE_USER_APPROVED ? 0 : VPXI_ERR_NOT_AUTHORIZED;
+    if (r == 0)
+        r = vpxi_key_parse(u.pubkey, u.pubkey_len, &ukey);
+    store_user_clear(&u);
+    if (r != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "user not approved");
+        return;
+    }
+    if (!st || st->len != 2 || !vpxi_sexp_is_atom(st->child->next)) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "create-vpxi needs (spec TEXT)");
+        goto out;
+    }
+    if ((r = vpxi_spec_parse((const char *)st->child->next->data, st->child->next->len, "spec",
+                             now_s(), &spec, err, sizeof(err))) != 0) {
+        send_error(fd, m->id, r, "%s", err);
+        goto out;
+    }
+    if (spec->end - (spec->start > now_s() ? spec->start : now_s()) >
+        (int64_t)rg->rc->max_duration) {
+        send_error(fd, m->id, VPXI_ERR_INVALID,
+                   "time window longer than this registrar allows (%u s)", rg->rc->max_duration);
+        goto out;
+    }
+    if ((pn = vpxi_calloc(spec->total_nodes, sizeof(*pn))) == NULL ||
+        (ids = vpxi_calloc(spec->total_nodes, sizeof(*ids))) == NULL ||
+        (free_lists = vpxi_calloc(spec->ngroups, sizeof(*free_lists))) == NULL ||
+        (free_n = vpxi_calloc(spec->ngroups, sizeof(*free_n))) == NULL) {
+        send_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* select resources: group by group, best fit, never the same one twice */
+    for (size_t g = 0; g < spec->ngroups; g++) {
+        const struct vpxi_spec_group *gr = &spec->groups[g];
+        struct store_resource_filter f = {
+            .site = gr->site,
+            .community = spec->community[0] ? spec->community : NULL,
+            .min_cpu_milli = gr->cpu_milli,
+            .min_memory_mb = gr->memory_mb,
+        };
+        size_t got = 0;
+        if ((r = store_resource_find_free(rg->db, &f, &free_lists[g], &free_n[g])) != 0) {
+            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            goto out;
+        }
+        for (size_t k = 0; k < free_n[g] && got < gr->count; k++) {
+            bool taken = false;
+            for (size_t j = 0; j < nn; j++)
+                taken |= !strcmp(ids[j], free_lists[g][k].id);
+            if (taken || !free_lists[g][k].hostagent_hit)
+                continue;
+            snprintf(pn[nn].name, sizeof(pn[nn].name), "%s-%zu", gr->name, got + 1);
+            pn[nn].g = gr;
+            pn[nn].res = &free_lists[g][k];
+            ids[nn] = free_lists[g][k].id;
+            nn++;
+            got++;
+        }
+        if (got < gr->count) {
+            send_error(fd, m->id, VPXI_ERR_LIMIT,
+                       "group %s: %u nodes wanted at site %s, %zu free resources match", gr->name,
+                       gr->count, gr->site, got);
+            goto out;
+        }
+    }
+    {
+        struct store_vpxi v = { .name = spec->name,
+                                .not_before = spec->start,
+                                .not_after = spec->end };
+        memcpy(v.owner_hit, hit, 16);
+        v.spec = "";
+        {
+            char *text = vpxi_sx_alloc(sx, st->child->next->len + 1);
+            if (text) {
+                memcpy(text, st->child->next->data, st->child->next->len);
+                text[st->child->next->len] = 0;
+                v.spec = text;
+            }
+        }
+        if ((r = store_tx_begin(rg->db)) != 0 ||
+            (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
+            send_error(fd, m->id, r, "cannot allocate: %s", store_errmsg(rg->db));
+            store_tx_rollback(rg->db);
+            goto out;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            struct store_node nd = { .vpxi = spec->name,
+                                     .name = pn[i].name,
+                                     .resource = pn[i].res->id,
+                                     .group_name = pn[i].g->name,
+                                     .site = pn[i].g->site,
+                                     .role = pn[i].g->role,
+                                     .image = pn[i].g->image,
+                                     .state = STORE_NODE_PENDING };
+            if ((r = store_node_add(rg->db, &nd)) != 0) {
+                send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+                store_tx_rollback(rg->db);
+                goto out;
+            }
+        }
+        if ((r = store_tx_commit(rg->db)) != 0) {
+            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            goto out;
+        }
+        created = true;
+    }
+    log_info("VPXI %s: %zu nodes allocated, creating them", spec->name, nn);
+    if ((r = create_nodes(rg, spec, pn, nn, why, sizeof(why))) != 0 ||
+        (r = connect_nodes(rg, spec, pn, nn, why, sizeof(why))) != 0)
+        goto failed;
+    /* the owner's certificate: every right on every node, for the window */
+    if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) (* set member exec))", spec->name)) != 0 ||
+        (r = issue(rg, sx, spec->name, ukey, tag, false, spec->start - REG_CLOCK_SKEW_S, spec->end,
+                   &useq)) != 0) {
+        snprintf(why, sizeof(why), "owner certificate: %s", vpxi_strerror(r));
+        goto failed;
+    }
+    if ((r = store_vpxi_set_state(rg->db, spec->name, STORE_VPXI_ACTIVE, NULL)) != 0) {
+        snprintf(why, sizeof(why), "%s", store_errmsg(rg->db));
+        goto failed;
+    }
+    if ((r = vpxi_msg_reply_ok(sx, m->id, &rep)) != 0 ||
+        (r = describe(rg, sx, spec->name, &desc)) != 0)
+        goto failed;
+    vpxi_sexp_append(rep, desc);
+    vpxi_sexp_append(rep, useq);
+    log_info("VPXI %s active: %zu nodes", spec->name, nn);
+    (void)svc_send(fd, rep);
+    goto out;
+failed:
+    log_err("VPXI %s failed: %s", spec->name, why);
+    teardown(rg, spec->name);
+    if (created && store_vpxi_set_state(rg->db, spec->name, STORE_VPXI_FAILED, why) != 0)
+        log_err("VPXI %s: %s", spec->name, store_errmsg(rg->db));
+    send_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "VPXI %s not created (rolled back): %s",
+               spec->name, why);
+out:
+    for (size_t i = 0; pn && i < nn; i++)
+        vpxi_key_put(pn[i].key);
+    for (size_t g = 0; spec && free_lists && g < spec->ngroups; g++)
+        store_resource_list_free(free_lists[g], free_n[g]);
+    vpxi_free(free_lists);
+    vpxi_free(free_n);
+    vpxi_free(pn);
+    vpxi_free(ids);
+    vpxi_key_put(ukey);
+    vpxi_spec_free(spec);
+}
+
+static int owner_check(struct registrar *rg, const char *name, const uint8_t hit[16],
+                       bool owner_only)
+{
+    struct store_vpxi v;
+    struct store_member *mem = NULL;
+    size_t n = 0;
+    int r;
+
+    if ((r = store_vpxi_get(rg->db, name, &v)) != 0)
+        return r;
+    r = vpxi_memeq_ct(v.owner_hit, hit, 16) ? 0 : VPXI_ERR_NOT_AUTHORIZED;
+    store_vpxi_clear(&v);
+    if (r == 0 || owner_only)
+        return r;
+    if (store_member_list(rg->db, name, &mem, &n) != 0)
+        return VPXI_ERR_NOT_AUTHORIZED;
+    for (size_t i = 0; i < n; i++)
+        if (vpxi_memeq_ct(mem[i].user_hit, hit, 16))
+            r = 0;
+    store_member_list_free(mem, n);
+    return r;
+}
+
+static void end_vpxi(struct registrar *rg, const char *name, const char *reason)
+{
+    int r;
+
+    if (store_vpxi_set_state(rg->db, name, STORE_VPXI_ENDING, reason) != 0)
+        log_warn("VPXI %s: %s", name, store_errmsg(rg->db));
+    teardown(rg, name);
+    if ((r = store_vpxi_end(rg->db, name, reason)) != 0)
+        log_err("VPXI %s: %s", name, store_errmsg(rg->db));
+    else
+        log_info("VPXI %s ended: %s", name, reason);
+}
+
+static void op_end(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                   struct vpxi_sx *sx)
+{
+    char name[STORE_NAME_MAX];
+    struct vpxi_sexp *rep, *x;
+    int r;
+
+    if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "end-vpxi needs (vpxi NAME)");
+        return;
+    }
+    if ((r = owner_check(rg, name, hit, true)) != 0) {
+        send_error(fd, m->id, r, "%s: only its owner ends a VPXI", name);
+        return;
+    }
+    end_vpxi(rg, name, "ended by its owner");
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) != 0 || vpxi_sexp_build(sx, &x, "(ended %s)", name) != 0)
+        return;
+    vpxi_sexp_append(rep, x);
+    (void)svc_send(fd, rep);
+}
+
+/*
+ * Seed 000 4.2.3: the owner U1 asks for U2; the registrar consents only for
+ * an enrolled, approved U2 and answers with a delegable certificate to U1;
+ * U1 then issues its own, non-delegable, to U2.
+ */
+static void op_add_user(struct registrar *rg, int fd, const struct vpxi_msg *m,
+                        const uint8_t hit[16], struct vpxi_sx *sx)
+{
+    char name[STORE_NAME_MAX], hs[VPXI_HIT_STRLEN];
+    const struct vpxi_sexp *un = vpxi_msg_get(m, "user"), *kn;
+    struct vpxi_key *owner = NULL, *u2 = NULL;
+    struct store_user ou, nu;
+    struct store_vpxi v;
+    struct vpxi_sexp *rep, *tag, *seq;
+    uint8_t h2[16];
+    int r;
+
+    if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0 || !un ||
+        (kn = vpxi_sexp_find(un, "public-key")) == NULL) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
+                   "add-user needs (vpxi NAME) (user (public-key ...))");
+        return;
+    }
+    if ((r = owner_check(rg, name, hit, true)) != 0) {
+        send_error(fd, m->id, r, "%s: only its owner adds users", name);
+        return;
+    }
+    if ((r = vpxi_key_from_sexp(kn, &u2)) != 0 || (r = vpxi_hit_from_key(u2, h2)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_BAD_KEY, "the new user's key: %s", vpxi_strerror(r));
+        goto out;
+    }
+    vpxi_hit_to_str(h2, hs);
+    if ((r = store_user_get(rg->db, h2, &nu)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s is not an enrolled user", hs);
+        goto out;
+    }
+    r = nu.status == STORE_USER_APPROVED ? 0 : VPXI_ERR_NOT_AUTHORIZED;
+    store_user_clear(&nu);
+    if (r != 0) {
+        send_error(fd, m->id, r, "%s is not approved", hs);
+        goto out;
+    }
+    if ((r = store_user_get(rg->db, hit, &ou)) != 0 ||
+        (r = vpxi_key_parse(ou.pubkey, ou.pubkey_len, &owner)) != 0) {
+        if (r == 0)
+            store_user_clear(&ou);
+        send_error(fd, m->id, VPXI_ERR_INTERNAL, "owner record unreadable");
+        goto out;
+    }
+    store_user_clear(&ou);
+    if ((r = store_vpxi_get(rg->db, name, &v)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        goto out;
+    }
+    r = store_member_add(rg->db, name, h2, STORE_MEMBER_USER);
+    if (r != 0 && r != VPXI_ERR_EXISTS) {
+        store_vpxi_clear(&v);
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        goto out;
+    }
+    r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) (* set member exec))", name);
+    if (r == 0)
+        r = issue(rg, sx, name, owner, tag, true, now_s() - REG_CLOCK_SKEW_S, v.not_after, &seq);
+    store_vpxi_clear(&v);
+    if (r != 0) {
+        send_error(fd, m->id, r, "delegation certificate: %s", vpxi_strerror(r));
+        goto out;
+    }
+    log_info("VPXI %s: user %s added by its owner", name, hs);
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0) {
+        vpxi_sexp_append(rep, seq);
+        (void)svc_send(fd, rep);
+    }
+out:
+    vpxi_key_put(u2);
+    vpxi_key_put(owner);
+}
+
+static void op_show(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                    struct vpxi_sx *sx)
+{
+    char name[STORE_NAME_MAX];
+    struct vpxi_sexp *rep, *desc;
+    int r;
+
+    if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "show needs (vpxi NAME)");
+        return;
+    }
+    if ((r = owner_check(rg, name, hit, false)) != 0) {
+        send_error(fd, m->id, r, "%s: not a member", name);
+        return;
+    }
+    if ((r = vpxi_msg_reply_ok(sx, m->id, &rep)) != 0 || (r = describe(rg, sx, name, &desc)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    vpxi_sexp_append(rep, desc);
+    (void)svc_send(fd, rep);
+}
+
+static void op_list(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                    struct vpxi_sx *sx)
+{
+    struct store_vpxi *v = NULL;
+    struct vpxi_sexp *rep, *desc;
+    size_t n = 0;
+    int r;
+
+    if ((r = store_vpxi_list_for_user(rg->db, hit, &v, &n)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (describe(rg, sx, v[i].name, &desc) == 0)
+                vpxi_sexp_append(rep, desc);
+        (void)svc_send(fd, rep);
+    }
+    store_vpxi_list_free(v, n);
+}
+
+/* Ends VPXIs whose window is over. (Renewal of node certificates: see
+ * docs/registrar.md; issued with the margin, re-issued by renew_nodes.) */
+static void maintain(struct registrar *rg)
+{
+    struct store_vpxi *v = NULL;
+    size_t n = 0;
+    int64_t now = now_s();
+
+    if (store_vpxi_list(rg->db, STORE_VPXI_ACTIVE, &v, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (now >= v[i].not_after)
+            end_vpxi(rg, v[i].name, "its time window ended");
+    store_vpxi_list_free(v, n);
+}
+
+static void serve(struct registrar *rg, int fd, const uint8_t peer[16])
+{
+    struct vpxi_sx *sx = vpxi_sx_new();
+    struct vpxi_msg m;
+    char hs[VPXI_HIT_STRLEN];
+    int r;
+
+    if (!sx)
+        return;
+    vpxi_hit_to_str(peer, hs);
+    if ((r = svc_recv(fd, sx, &m, 30000)) != 0)
+        log_warn("request from %s dropped: %s", hs, svc_strerror(r));
+    else if (m.is_reply)
+        log_warn("unexpected reply from %s", hs);
+    else if (!strcmp(m.op, "enroll"))
+        op_enroll(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "approve"))
+        op_approve(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "register"))
+        op_register(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "create-vpxi"))
+        op_create(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "add-user"))
+        op_add_user(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "end-vpxi"))
+        op_end(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "show"))
+        op_show(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "list"))
+        op_list(rg, fd, &m, peer, sx);
+    else
+        send_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "unknown op '%s'", m.op);
+    vpxi_sx_free(sx);
+}
+
+int registrar_main(const struct config *c)
+{
+    struct registrar rg = { .c = c, .rc = &c->registrar };
+    char err[256];
+    int lfd, r;
+
+    signal(SIGCHLD, SIG_DFL);
+    if ((rg.ov = config_overlay(c, c->registrar.overlay)) == NULL)
+        return 1;
+    if ((r = vpxi_key_load_private(rg.ov->keyfile, &rg.key)) != 0 ||
+        (r = vpxi_hit_from_key(rg.key, rg.hit)) != 0) {
+        log_err("key %s: %s", rg.ov->keyfile, vpxi_strerror(r));
+        return 1;
+    }
+    if ((r = store_open(rg.rc->database, &rg.db, err, sizeof(err))) != 0) {
+        log_err("database %s: %s", rg.rc->database, err);
+        return 1;
+    }
+    if ((lfd = svc_listen(rg.ov->tun, SVC_PORT_REGISTRAR)) < 0) {
+        log_err("listen on %s: %s", rg.ov->tun, strerror(-lfd));
+        store_close(rg.db);
+        return 1;
+    }
+    log_info("registrar listening (database %s, approval %s)", rg.rc->database, rg.rc->approve);
+    for (;;) {
+        struct pollfd pf = { .fd = lfd, .events = POLLIN };
+        uint8_t peer[16];
+        int fd;
+
+        maintain(&rg);
+        if (poll(&pf, 1, 1000) <= 0)
+            continue;
+        if ((fd = svc_accept(lfd, peer)) < 0)
+            continue;
+        serve(&rg, fd, peer);
+        close(fd);
+    }
+}

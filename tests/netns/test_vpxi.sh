@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# test_vpxi.sh - the VPXI lifecycle end to end (seed 000 flows 4.2.1 and
+# 4.2.3): a registrar, two host agents (two sites, 5 ms apart), a user.
+#
+#   ns0: bridge 198.18.0.254/24 (the underlay)
+#   ns1 198.18.0.1  registrar           (vpxid: overlay hipernet + [registrar])
+#   ns2 198.18.0.2  host agent site A   (nodes on vxbr0 198.19.1.0/24)
+#   ns3 198.18.0.3  host agent site B   (nodes on vxbr0 198.19.2.0/24)
+#   ns4 198.18.0.4  user U1 (owner)
+#   ns5 198.18.0.5  user U2 (added by delegation), later an outsider
+#
+# Scenarios: enrolment; a specification with errors is refused with
+# file:line and nothing is created; `vpxi up` of a 4-node VPXI across both
+# sites; every node runs commands for its owner (`vpxi exec`), nodes reach
+# each other over the VPXI's overlay, links use the transform the
+# specification gives (integrity inside site A, encrypt between sites);
+# the nodes' underlay carries only HIP/ESP (isolation); U2 is refused, then
+# added by delegation (registrar -> U1 delegable, U1 -> U2) and accepted;
+# `vpxi down` ends the VPXI and leaves no namespace, mount or process.
+. "$(dirname "$0")/lib.sh"
+nn_require_root
+nn_require vpxid vpxi jq
+mount | grep -q ' type cgroup2 ' || true
+grep -q overlay /proc/filesystems || nn_skip "needs overlayfs"
+
+SITE_A=sa$((NN_ID % 1000))
+SITE_B=sb$((NN_ID % 1000))
+IMG=$NN_DIR/images
+mkdir -p "$IMG"
+"$VPXI_SRC/scripts/mkimage.sh" "$IMG" >/dev/null || nn_skip "cannot build the busybox image (busybox-static)"
+
+nn_topology 5
+nn_overlay_setup 5 hipernet || { echo "set-up failed"; exit 1; }
+hit1=$(hit_of 1)
+# routes to the node subnets, 5 ms each way between the sites
+for i in 1 4 5; do
+    nq $i ip route add 198.19.1.0/24 via 198.18.0.2
+    nq $i ip route add 198.19.2.0/24 via 198.18.0.3
+done
+nq 2 ip route add 198.19.2.0/24 via 198.18.0.3
+nq 3 ip route add 198.19.1.0/24 via 198.18.0.2
+nq 2 tc qdisc add dev eth0 root netem delay 5ms 2>/dev/null || echo "note: no netem, no added delay"
+nq 3 tc qdisc add dev eth0 root netem delay 5ms 2>/dev/null || true
+
+cat >>"$NN_DIR/n1.conf" <<EOC
+
+[registrar]
+database = $NN_DIR/registrar.db
+approve = auto
+EOC
+for i in 2 3; do
+    site=$SITE_A; net=198.19.1.0/24
+    [ $i = 3 ] && { site=$SITE_B; net=198.19.2.0/24; }
+    cat >>"$NN_DIR/n$i.conf" <<EOC
+
+[hostagent]
+registrar = $hit1
+site = $site
+statedir = $NN_DIR/nodes$i
+images = $IMG
+node-subnet = $net
+resources = 3
+memory = 128
+EOC
+done
+for i in 1 2 3 4 5; do nn_vpxid $i; done
+ok nn_wait 20 grep -q "resources of site $SITE_A registered" "$NN_DIR/d2.log"
+ok nn_wait 20 grep -q "resources of site $SITE_B registered" "$NN_DIR/d3.log"
+
+u1() { nq 4 env VPXI_KEY="$NN_DIR/n4.key" VPXI_REGISTRAR="$hit1" VPXI_STATE="$NN_DIR/u1" vpxi "$@"; }
+u2() { nq 5 env VPXI_KEY="$NN_DIR/n5.key" VPXI_REGISTRAR="$hit1" VPXI_STATE="$NN_DIR/u2" vpxi "$@"; }
+
+# --- enrolment
+ok nn_wait 10 u1 enroll --name alice --contact alice@example.org --agree v1
+ok u2 enroll --name bob --agree v1
+nok u1 enroll --name alice --agree v1          # twice
+
+# --- a specification with errors: every error reported, nothing created
+cat >"$NN_DIR/bad.vpxi" <<EOS
+[vpxi t1]
+duration = 1h
+[group g]
+count = 0
+site = $SITE_A
+image = busybox
+[link g nowhere]
+security = loud
+EOS
+u1 up "$NN_DIR/bad.vpxi" >"$NN_DIR/bad.out" 2>&1
+eq "$?" 1 "bad spec refused"
+ok grep -q "bad.vpxi:4:" "$NN_DIR/bad.out"
+ok grep -q "bad.vpxi:7:\|bad.vpxi:8:" "$NN_DIR/bad.out"
+eq "$(ls "$NN_DIR/nodes2" 2>/dev/null | wc -l)" 0 "nothing created for a bad spec"
+
+# --- a VPXI of 4 nodes over both sites
+cat >"$NN_DIR/t1.vpxi" <<EOS
+[vpxi t1]
+duration = 1h
+renew-period = 20s
+renew-margin = 60s
+[group ga]
+count = 2
+site = $SITE_A
+image = busybox
+[group gb]
+count = 2
+site = $SITE_B
+image = busybox
+[link ga ga]
+security = integrity
+[link $SITE_A $SITE_B]
+security = encrypt
+EOS
+ok u1 up "$NN_DIR/t1.vpxi"
+u1 --json show t1 >"$NN_DIR/t1.json"
+eq "$(jq '.node | length' "$NN_DIR/t1.json")" 4 "4 nodes"
+eq "$(jq -r '.state' "$NN_DIR/t1.json")" active "VPXI active"
+ok u1 ls
+
+# --- authenticated process launch on every node, inside the node
+for n in ga-1 ga-2 gb-1 gb-2; do
+    eq "$(u1 exec $n -- /bin/hostname)" "$n" "exec on $n runs inside it"
+done
+eq "$(u1 exec ga-1 -- /bin/sh -c 'id -u')" 1000 "commands run unprivileged"
+ok u1 exec ga-1 -- /bin/sh -c 'test ! -e /usr/bin/cmake'     # the image's root, not the host's
+eq "$(echo hello | u1 exec gb-1 -- /bin/cat)" hello "stdin travels"
+eq "$(u1 exec ga-2 -- /bin/sh -c 'exit 7'; echo $?)" 7 "exit status travels"
+ok u1 exec gb-2 -- /bin/sh -c 'test -n "$VPXI_CONTEXT" && test -n "$VPXI_REQUESTER"'
+
+# --- nodes reach each other over the VPXI overlay (v6 HITs), both sites
+hit_gb1=$(jq -r '.node[] | select(.name=="gb-1") | .hit' "$NN_DIR/t1.json")
+hit_ga2=$(jq -r '.node[] | select(.name=="ga-2") | .hit' "$NN_DIR/t1.json")
+# a listener on gb-1 (port 5000, any address), reached from ga-1 through the overlay
+u1 exec gb-1 -- /bin/sh -c '(nc -ll -p 5000 -e /bin/hostname >/dev/null 2>&1 &)'
+ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_gb1 5000 </dev/null | grep -q gb-1"
+ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_ga2 10512 </dev/null"
+# per-link transforms (status of ga-1's own vpxid on host A)
+sock=$(ls "$NN_DIR"/nodes2/t1/ga-1/vpxid.sock)
+st() { VPXI_SOCKET="$sock" vpxi --json status; }
+eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
+eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
+# isolation: the node's underlay carries only HIP/ESP
+ul_gb1=$(jq -r '.node[] | select(.name=="gb-1") | .underlay' "$NN_DIR/t1.json")
+nok u1 exec ga-1 -- /bin/sh -c "nc -w 2 $ul_gb1 5000 </dev/null | grep -q gb-1"
+
+# --- a second user: refused, then added by delegation (seed 000 4.2.3)
+mkdir -p "$NN_DIR/u2"
+cp "$NN_DIR/u1/t1/chain.seq" "$NN_DIR/stolen.seq"
+nok u2 join t1 --chain "$NN_DIR/stolen.seq" --no-wait       # not a member: show refused
+vpxi key pub "$NN_DIR/n5.key" >"$NN_DIR/u2.pub"
+ok u1 user add t1 "$NN_DIR/u2.pub" -o "$NN_DIR/u2.seq"
+ok vpxi cert show "$NN_DIR/u2.seq"
+ok u2 join t1 --chain "$NN_DIR/u2.seq"
+eq "$(u2 exec gb-2 -- /bin/hostname)" gb-2 "delegated user runs commands"
+
+# --- the end: nodes destroyed, nothing left behind
+ok u1 down t1
+nok u2 exec gb-2 -- /bin/true
+eq "$(ip netns list | grep -c "^vx-$SITE_A-\|^vx-$SITE_B-")" 0 "no node namespace left"
+eq "$(grep -c "$NN_DIR/nodes" /proc/self/mountinfo)" 0 "no node mount left"
+eq "$(ls "$NN_DIR/nodes2" "$NN_DIR/nodes3" 2>/dev/null | grep -vc ':$\|^$')" 0 "no node state left"
+nn_done
