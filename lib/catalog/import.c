@@ -305,6 +305,7 @@ static void scope_check(struct run *run, struct cand *cd, struct held_catalog **
     struct vpxi_import_source *s = &run->rep->sources[cd->src];
     const struct vpxi_catalog *c = cd->h->cat;
     struct vpxi_sx *scratch = NULL;
+    size_t checked = 0;
     char why[200];
 
     for (size_t i = 0; i < c->nimages; i++) {
@@ -312,7 +313,8 @@ static void scope_check(struct run *run, struct cand *cd, struct held_catalog **
         int r;
         if (!startable(im))
             continue;
-        if (i % 256 == 0) {
+        /* a fresh arena every 256 checks keeps memory flat */
+        if (checked++ % 256 == 0) {
             vpxi_sx_free(scratch);
             if ((scratch = vpxi_sx_new()) == NULL)
                 return;

@@ -358,12 +358,14 @@ int vpxi_provider_open(const char *dir, struct vpxi_provider **out, char *err, s
         r = VPXI_ERR_TOO_LARGE;
         goto fail;
     }
+    /* nothing is created in a directory without a trust configuration */
+    if ((r = load_trust(p, err, errlen)) != 0)
+        goto fail;
     if ((r = store_init(dir)) != 0) {
         cat_why(err, errlen, "%s: %s", dir, strerror(errno));
         goto fail;
     }
-    if ((r = load_trust(p, err, errlen)) != 0 || (r = load_state(p, err, errlen)) != 0 ||
-        (r = load_catalogs(p, err, errlen)) != 0)
+    if ((r = load_state(p, err, errlen)) != 0 || (r = load_catalogs(p, err, errlen)) != 0)
         goto fail;
     *out = p;
     return 0;

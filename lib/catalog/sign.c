@@ -315,7 +315,8 @@ int vpxi_catalog_sign(const struct vpxi_catalog_draft *d, struct vpxi_key *key, 
     col.whylen = whylen;
     if (d->images_len && (r = cat_each_elem(d->images, d->images_len, collect_one, &col)) != 0)
         goto out;
-    qsort(col.v, col.n, sizeof(*col.v), sorted_cmp);
+    if (col.n > 1)
+        qsort(col.v, col.n, sizeof(*col.v), sorted_cmp);
     for (size_t i = 1; i < col.n; i++) {
         if (col.v[i].name_len == col.v[i - 1].name_len &&
             memcmp(col.v[i].name, col.v[i - 1].name, col.v[i].name_len) == 0) {

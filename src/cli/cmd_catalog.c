@@ -303,7 +303,7 @@ static void date_str(int64_t t, char out[VPXI_DATE_LEN + 1])
 
 static void print_wr(struct vpxi_wr *w)
 {
-    if (!w->err)
+    if (!w->err && w->len)
         fwrite(w->p, 1, w->len, stdout);
     vpxi_wr_clear(w);
 }
