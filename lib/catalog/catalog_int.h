@@ -119,8 +119,18 @@ struct seen {
     int64_t imported;
 };
 
+/* What a file looked like when the provider last read it. */
+struct file_id {
+    uint64_t dev, ino, size;
+    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+    bool exists;
+};
+
+enum { PROV_WATCH_STATE, PROV_WATCH_TRUST, PROV_WATCH_CATALOGS, PROV_WATCH_COUNT };
+
 struct vpxi_provider {
     char dir[4096];
+    struct file_id watch[PROV_WATCH_COUNT]; /* state, trust, catalogs/ */
     struct vpxi_trust *trust;
     struct held_catalog **held;
     size_t nheld;
@@ -131,6 +141,15 @@ struct vpxi_provider {
 
 int prov_path(const struct vpxi_provider *p, char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Reloads the provider if another process changed its directory (an
+ * import by the CLI while a daemon holds the provider open); on failure the
+ * loaded state is kept and a note added. */
+void prov_sync(struct vpxi_provider *p);
+/* Records the watched files as they are now (after our own writes). */
+void prov_snapshot(struct vpxi_provider *p);
+/* Exclusive lock on DIR/lock for an import (blocks); returns the fd or -1. */
+int prov_lock(const struct vpxi_provider *p);
+void prov_unlock(int fd);
 /* Writes p->seen to DIR/state atomically. */
 int prov_save_state(const struct vpxi_provider *p) VPXI_WUR;
 /* Stores a catalogue's bytes as DIR/catalogs/KEYID.cat atomically. */

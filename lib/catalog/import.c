@@ -462,7 +462,7 @@ int vpxi_provider_import(struct vpxi_provider *p, const char *const *sources, si
 {
     struct run *run;
     size_t loaded = 0;
-    int r = 0;
+    int r = 0, lock = -1;
 
     memset(rep, 0, sizeof(*rep));
     if ((run = vpxi_calloc(1, sizeof(*run))) == NULL ||
@@ -471,6 +471,12 @@ int vpxi_provider_import(struct vpxi_provider *p, const char *const *sources, si
         r = VPXI_ERR_NOMEM;
         goto out;
     }
+    /* one import at a time per directory; then start from what is on disk */
+    if ((lock = prov_lock(p)) < 0) {
+        r = VPXI_ERR_SYS;
+        goto out;
+    }
+    prov_sync(p);
     run->p = p;
     run->rep = rep;
     run->now = now;
@@ -484,12 +490,15 @@ int vpxi_provider_import(struct vpxi_provider *p, const char *const *sources, si
         trust_pass(run);
     }
     rep->nsources = run->nwork;
-    if ((r = commit(run)) != 0)
+    r = commit(run);
+    prov_snapshot(p); /* our own writes are not a reason to reload */
+    if (r != 0)
         goto out;
     vpxi_provider_warnings(p, now, rep);
     for (size_t i = 0; i < rep->nsources && r == 0; i++)
         r = rep->sources[i].result;
 out:
+    prov_unlock(lock);
     if (run) {
         for (size_t i = 0; i < run->ncands; i++) {
             prov_unhold(run->cands[i].h);

@@ -224,13 +224,20 @@ int cat_pool_fill(struct vpxi_sx *sx, struct pool *pl, struct held_catalog *cons
     return pl->n + nheld <= VPXI_SEQ_ITEMS_MAX ? 0 : VPXI_ERR_LIMIT;
 }
 
-/* Rewrites "certificate N" in a reduction message as "certificate N (what)". */
+/* Rewrites "certificate N" in a reduction message as "certificate N (what)",
+ * and "ACL entry" as "trust entry" (the ACL is the trust configuration's). */
 static void explain(const char *in, const struct pool *pl, char *out, size_t cap)
 {
-    static const char word[] = "certificate ";
+    static const char word[] = "certificate ", acl[] = "ACL entry";
     size_t o = 0;
 
     while (*in && o + 1 < cap) {
+        if (strncmp(in, acl, sizeof(acl) - 1) == 0 && o + 12 < cap) {
+            memcpy(out + o, "trust entry", 11);
+            o += 11;
+            in += sizeof(acl) - 1;
+            continue;
+        }
         if (strncmp(in, word, sizeof(word) - 1) == 0 && in[sizeof(word) - 1] >= '1' &&
             in[sizeof(word) - 1] <= '9') {
             char *end;
@@ -360,9 +367,14 @@ static int signer_reduce(struct vpxi_sx *sx, const struct vpxi_acl *acl,
     if ((r = vpxi_reduce(sx, &req, &res)) != 0) {
         char ex[256];
         explain(res.why, fpl, ex, sizeof(ex));
-        if (r == VPXI_ERR_NOT_AUTHORIZED && !want && res.bad_cert < 0)
+        /* who is trusted at all: unless a link that names this signer is at
+         * fault (an expired delegation to it, say), the search's diagnosis
+         * concerns unrelated certificates */
+        if (!want && (res.bad_cert < 0 || (size_t)res.bad_cert >= fpl->n ||
+                      fpl->certs[res.bad_cert]->subject.kind != VPXI_SUBJECT_PRINCIPAL ||
+                      !vpxi_principal_equal(&fpl->certs[res.bad_cert]->subject.p, &c->signer)))
             return cat_why(why, whylen, "no trust entry, delegation or trust export leads to it"),
-                   r;
+                   VPXI_ERR_NOT_AUTHORIZED;
         return cat_why(why, whylen, "%s", ex), r;
     }
     if (scope)
@@ -413,9 +425,11 @@ struct candidates {
     size_t listed;    /* catalogues listing the name at all */
     size_t withdrawn; /* of which revoked or not approved */
     char withdrawn_by[64];
+    size_t expired; /* endorsements whose catalogue has expired */
+    char expired_by[96];
 };
 
-static int collect(struct vpxi_sx *sx, struct vpxi_provider *p, const char *name,
+static int collect(struct vpxi_sx *sx, struct vpxi_provider *p, const char *name, int64_t now,
                    struct candidates *cd)
 {
     int r;
@@ -435,6 +449,13 @@ static int collect(struct vpxi_sx *sx, struct vpxi_provider *p, const char *name
                          im->flags & VPXI_IMAGE_REVOKED ? "revoked" : "not approved", id);
             }
             continue;
+        }
+        if (now > c->expires && cd->expired++ == 0) {
+            char id[17], d[VPXI_DATE_LEN + 1];
+            key_short(c, id);
+            vpxi_date_format(c->expires, d);
+            snprintf(cd->expired_by, sizeof(cd->expired_by), "the catalogue of %s expired at %s",
+                     id, d);
         }
         if (cd->n >= VPXI_SEQ_ITEMS_MAX)
             return VPXI_ERR_LIMIT;
@@ -520,7 +541,7 @@ static int decide_run(struct vpxi_sx *sx, struct vpxi_provider *p, const char *n
         (pl = vpxi_sx_alloc(sx, sizeof(*pl))) == NULL)
         return VPXI_ERR_NOMEM;
     if ((r = cat_endorse_tag(sx, (const uint8_t *)name, strlen(name), &want)) != 0 ||
-        (r = collect(sx, p, name, cd)) != 0)
+        (r = collect(sx, p, name, now, cd)) != 0)
         return r;
     if (cd->listed == 0)
         return cat_why(d->why, sizeof(d->why), "no imported catalogue lists %s", name),
@@ -572,6 +593,9 @@ static int decide_run(struct vpxi_sx *sx, struct vpxi_provider *p, const char *n
         if (cd->withdrawn)
             return cat_why(d->why, sizeof(d->why), "%s is %s; %s", name, cd->withdrawn_by, ex),
                    VPXI_ERR_REVOKED;
+        /* a threshold summarizes its branches: say what made one fail */
+        if (cd->expired && best != VPXI_ERR_EXPIRED)
+            return cat_why(d->why, sizeof(d->why), "%s; %s", cd->expired_by, ex), VPXI_ERR_EXPIRED;
         return cat_why(d->why, sizeof(d->why), "%s", ex), best;
     }
     memcpy(d->sha256, ok, VPXI_SHA256_LEN);
@@ -594,6 +618,7 @@ int vpxi_provider_decide(struct vpxi_provider *p, const char *name, int64_t now,
         cat_why(d->why, sizeof(d->why), "out of memory");
         return d->code = VPXI_ERR_NOMEM;
     }
+    prov_sync(p); /* an import by another process counts from now on */
     r = decide_run(sx, p, name, now, d);
     vpxi_sx_free(sx);
     if (r == 0)

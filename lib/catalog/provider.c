@@ -12,9 +12,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vpxi/alloc.h"
 #include "vpxi/buf.h"
@@ -365,6 +369,7 @@ int vpxi_provider_open(const char *dir, struct vpxi_provider **out, char *err, s
         cat_why(err, errlen, "%s: %s", dir, strerror(errno));
         goto fail;
     }
+    prov_snapshot(p); /* before reading: a change while we read is seen next time */
     if ((r = load_state(p, err, errlen)) != 0 || (r = load_catalogs(p, err, errlen)) != 0)
         goto fail;
     *out = p;
@@ -386,6 +391,87 @@ void vpxi_provider_close(struct vpxi_provider *p)
     vpxi_free(p->seen);
     vpxi_trust_free(p->trust);
     vpxi_free(p);
+}
+
+/* ---- other processes ------------------------------------------------------------ */
+
+static void file_id_of(const struct vpxi_provider *p, const char *name, struct file_id *id)
+{
+    char path[4096];
+    struct stat st;
+
+    memset(id, 0, sizeof(*id));
+    if (prov_path(p, path, sizeof(path), "%s", name) != 0 || stat(path, &st) != 0)
+        return;
+    id->exists = true;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    id->size = (uint64_t)st.st_size;
+    id->mtime_s = st.st_mtim.tv_sec;
+    id->mtime_ns = st.st_mtim.tv_nsec;
+    id->ctime_s = st.st_ctim.tv_sec;
+    id->ctime_ns = st.st_ctim.tv_nsec;
+}
+
+static const char *const watched[PROV_WATCH_COUNT] = { "state", "trust", "catalogs" };
+
+void prov_snapshot(struct vpxi_provider *p)
+{
+    for (int i = 0; i < PROV_WATCH_COUNT; i++)
+        file_id_of(p, watched[i], &p->watch[i]);
+}
+
+static bool prov_changed(const struct vpxi_provider *p)
+{
+    struct file_id now;
+
+    for (int i = 0; i < PROV_WATCH_COUNT; i++) {
+        file_id_of(p, watched[i], &now);
+        if (memcmp(&now, &p->watch[i], sizeof(now)) != 0)
+            return true;
+    }
+    return false;
+}
+
+void prov_sync(struct vpxi_provider *p)
+{
+    struct vpxi_provider *fresh, old;
+    char err[256];
+
+    if (!prov_changed(p))
+        return;
+    if (vpxi_provider_open(p->dir, &fresh, err, sizeof(err)) != 0) {
+        /* keep what we have; do not retry on every call */
+        prov_snapshot(p);
+        note(p, "reload of %s failed, previous state kept: %s", p->dir, err);
+        return;
+    }
+    old = *p;
+    *p = *fresh;
+    *fresh = old;
+    vpxi_provider_close(fresh);
+}
+
+int prov_lock(const struct vpxi_provider *p)
+{
+    char path[4096];
+    int fd;
+
+    if (prov_path(p, path, sizeof(path), "lock") != 0 ||
+        (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
+void prov_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 /* ---- accessors ---------------------------------------------------------------------- */

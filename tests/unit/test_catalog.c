@@ -674,7 +674,7 @@ static void test_provider_threshold(void)
     struct img a2r[] = { { "hep-a", "imgA", VPXI_IMAGE_APPROVED | VPXI_IMAGE_REVOKED, NULL },
                          { "hep-b", "imgB", VPXI_IMAGE_APPROVED, NULL } };
     struct vpxi_import_report rep;
-    struct vpxi_provider *p;
+    struct vpxi_provider *p, *p2;
     char dir[600], why[320], path[4096], digest[65], want[65];
     uint8_t d[32];
     uint64_t n;
@@ -750,7 +750,10 @@ static void test_provider_threshold(void)
     CHECK(strstr(rep.sources[0].why, "older than version 2") != NULL);
     vpxi_import_report_clear(&rep);
     CHECK_OK(decide(p, "hep-a", NOW, why));
-    /* revocation by one endorser stops it at once */
+    /* revocation by one endorser stops it at once, also for another process
+     * that holds the provider open (a daemon while the CLI imports) */
+    p2 = open_prov(dir);
+    CHECK_OK(vpxi_provider_accept(p2, "hep-a", NOW, path, sizeof(path), digest, why, 320));
     CHECK_OK(import1(p, "e2v3.cat", NOW, &rep));
     CHECK_EQ(rep.sources[0].revoked, 1);
     CHECK_EQ(count_events(&rep, VPXI_IMPORT_REVOKED), 1);
@@ -758,6 +761,9 @@ static void test_provider_threshold(void)
     CHECK_ERR(vpxi_provider_accept(p, "hep-a", NOW, path, sizeof(path), digest, why, 320),
               VPXI_ERR_REVOKED);
     CHECK(strstr(why, "revoked by") != NULL);
+    CHECK_ERR(vpxi_provider_accept(p2, "hep-a", NOW, path, sizeof(path), digest, why, 320),
+              VPXI_ERR_REVOKED);
+    vpxi_provider_close(p2);
     /* and the refusal survives a reopen */
     vpxi_provider_close(p);
     p = open_prov(dir);
