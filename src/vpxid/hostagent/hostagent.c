@@ -447,8 +447,15 @@ static void op_create(struct hostagent *ha, int fd, const struct vpxi_msg *m, st
     {
         char *argv[] = { conf, "-c", path, NULL };
         snprintf(conf, sizeof(conf), "%s", ha->h->vpxid[0] ? ha->h->vpxid : "/proc/self/exe");
-        if (!ha->h->vpxid[0] && readlink("/proc/self/exe", conf, sizeof(conf) - 1) > 0)
-            conf[strcspn(conf, "\n")] = 0;
+        if (!ha->h->vpxid[0]) {
+            ssize_t len = readlink("/proc/self/exe", conf, sizeof(conf) - 1);
+            if (len <= 0) {
+                say(why, sizeof(why), "cannot find the vpxid binary: %s", strerror(errno));
+                r = VPXI_ERR_INTERNAL;
+                goto fail;
+            }
+            conf[len] = 0;
+        }
         snprintf(path, sizeof(path), "%s/vpxid.conf", n->dir);
         snprintf(logf, sizeof(logf), "%s/vpxid.log", n->dir);
         if (vnode_spawn_netns(&n->vn, argv, logf, &n->vpxid, why, sizeof(why)) != 0) {

@@ -73,9 +73,30 @@ static int send_error(int fd, const char *id, int code, const char *fmt, ...)
 
 /* Signs a certificate from the registrar to subject, records it, and
  * returns the sequence (only once it is durable). */
+/* The subject is a key, or (renewal) the subject expression of an earlier
+ * certificate with the HIT it was recorded under. */
+struct subject {
+    struct vpxi_key *key;
+    const struct vpxi_sexp *expr;
+    const uint8_t *hit;
+};
+
+static int issue_to(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
+                    const struct subject *subj, const struct vpxi_sexp *tag, bool propagate,
+                    int64_t nb, int64_t na, struct vpxi_sexp **out);
+
 static int issue(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
                  struct vpxi_key *subject, const struct vpxi_sexp *tag, bool propagate, int64_t nb,
                  int64_t na, struct vpxi_sexp **out)
+{
+    struct subject s = { .key = subject };
+
+    return issue_to(rg, sx, vpxi, &s, tag, propagate, nb, na, out);
+}
+
+static int issue_to(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
+                    const struct subject *subj, const struct vpxi_sexp *tag, bool propagate,
+                    int64_t nb, int64_t na, struct vpxi_sexp **out)
 {
     struct vpxi_cert_params p = { 0 };
     struct store_issued in = { 0 };
@@ -87,7 +108,8 @@ static int issue(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
     int r;
 
     p.issuer = rg->key;
-    p.subject_key = subject;
+    p.subject_key = subj->key;
+    p.subject = subj->expr;
     /* the subject proves its key in the HIP exchange: naming it by hash
      * keeps chains small enough for one HIP packet */
     p.subject_as_hash = true;
@@ -103,8 +125,10 @@ static int issue(struct registrar *rg, struct vpxi_sx *sx, const char *vpxi,
         w.len = 0;
     tagtext[w.len] = 0;
     in.vpxi = vpxi;
-    if ((r = vpxi_hit_from_key(subject, in.subject_hit)) != 0)
+    if (subj->key && (r = vpxi_hit_from_key(subj->key, in.subject_hit)) != 0)
         return r;
+    if (!subj->key)
+        memcpy(in.subject_hit, subj->hit, 16);
     in.tag = tagtext;
     in.not_before = nb;
     in.not_after = na;
@@ -449,7 +473,7 @@ static int create_nodes(struct registrar *rg, const struct vpxi_spec *spec, stru
 static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, struct plan_node *pn,
                          size_t nn, char *why, size_t wlen)
 {
-    int64_t now = now_s(), na = now + rg->rc->renew_margin;
+    int64_t now = now_s(), na = now + spec->renew_margin;
 
     if (na > spec->end)
         na = spec->end;
@@ -752,8 +776,15 @@ static int owner_check(struct registrar *rg, const char *name, const uint8_t hit
 
 static void end_vpxi(struct registrar *rg, const char *name, const char *reason)
 {
+    struct store_vpxi v;
     int r;
 
+    if (store_vpxi_get(rg->db, name, &v) == 0) {
+        bool over = v.state == STORE_VPXI_ENDED || v.state == STORE_VPXI_FAILED;
+        store_vpxi_clear(&v);
+        if (over)
+            return;
+    }
     if (store_vpxi_set_state(rg->db, name, STORE_VPXI_ENDING, reason) != 0)
         log_warn("VPXI %s: %s", name, store_errmsg(rg->db));
     teardown(rg, name);
@@ -907,6 +938,103 @@ static void op_list(struct registrar *rg, int fd, const struct vpxi_msg *m, cons
     store_vpxi_list_free(v, n);
 }
 
+/* Sends a renewed chain to a node's host agent. */
+static int push_chain(struct registrar *rg, struct vpxi_sx *sx, const struct store_node *nd,
+                      const struct vpxi_sexp *seq, char *why, size_t wlen)
+{
+    struct store_resource res;
+    struct vpxi_sexp *req, *x;
+    struct vpxi_msg rep;
+    char id[24];
+    int r;
+
+    if ((r = store_resource_get(rg->db, nd->resource, &res)) != 0) {
+        snprintf(why, wlen, "%s", store_errmsg(rg->db));
+        return r;
+    }
+    svc_next_id(id);
+    if ((r = vpxi_msg_request(sx, id, "update-node", &req)) == 0 &&
+        (r = vpxi_sexp_build(sx, &x, "((vpxi %s) (node %s) %S)", nd->vpxi, nd->name, seq)) == 0) {
+        for (const struct vpxi_sexp *e = x->child; e; e = e->next)
+            vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
+        if (res.hostagent_hit)
+            r = call(rg, res.hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, why, wlen);
+        else
+            r = VPXI_ERR_UNSUPPORTED;
+    }
+    store_resource_clear(&res);
+    return r;
+}
+
+/*
+ * Renewal: a node's membership certificate is re-issued once the newest one
+ * is renew-period old, valid until now + renew-margin (never past the
+ * window). With margin > period, a lost certificate or a registrar that is
+ * down for less than margin - period never interrupts the VPXI.
+ */
+static void renew_vpxi(struct registrar *rg, const struct store_vpxi *v, int64_t now)
+{
+    unsigned period = rg->rc->renew_period, margin = rg->rc->renew_margin;
+    struct store_node *nodes = NULL;
+    struct store_issued *iss = NULL;
+    size_t nn = 0, ni = 0;
+    struct vpxi_spec *spec;
+    char err[256];
+
+    if (vpxi_spec_parse(v->spec, strlen(v->spec), "spec", now, &spec, err, sizeof(err)) == 0) {
+        period = spec->renew_period;
+        margin = spec->renew_margin;
+        vpxi_spec_free(spec);
+    }
+    if (store_node_list(rg->db, v->name, &nodes, &nn) != 0 ||
+        store_issued_list_vpxi(rg->db, v->name, &iss, &ni) != 0)
+        goto out;
+    for (size_t i = 0; i < nn; i++) {
+        const struct store_issued *last = NULL;
+        struct vpxi_sx *sx;
+        struct vpxi_sexp *old, *tag, *seq;
+        struct vpxi_seq *ps;
+        char why[256] = "";
+        int64_t na = now + margin;
+        int r;
+
+        if (!nodes[i].hit || nodes[i].state != STORE_NODE_RUNNING)
+            continue;
+        for (size_t j = 0; j < ni; j++)
+            if (!memcmp(iss[j].subject_hit, nodes[i].hit, 16) && !iss[j].revoked)
+                last = &iss[j];
+        if (!last || now - last->issued_at < (int64_t)period || last->not_after >= v->not_after)
+            continue;
+        if (na > v->not_after)
+            na = v->not_after;
+        if ((sx = vpxi_sx_new()) == NULL)
+            break;
+        if ((r = vpxi_sexp_read(sx, last->cert, last->cert_len, NULL, &old, NULL)) != 0 ||
+            (r = vpxi_seq_parse(sx, old, &ps)) != 0 || ps->ncerts != 1) {
+            log_err("%s/%s: recorded certificate %lld unreadable", v->name, nodes[i].name,
+                    (long long)last->serial);
+            vpxi_sx_free(sx);
+            continue;
+        }
+        {
+            struct subject subj = { .expr = ps->certs[0]->subject.node, .hit = nodes[i].hit };
+            tag = vpxi_sexp_copy(sx, ps->certs[0]->tag);
+            r = issue_to(rg, sx, v->name, &subj, tag, false, now - REG_CLOCK_SKEW_S, na, &seq);
+        }
+        if (r == 0)
+            r = push_chain(rg, sx, &nodes[i], seq, why, sizeof(why));
+        if (r != 0)
+            log_warn("%s/%s: renewal not delivered (%s); retried next round", v->name,
+                     nodes[i].name, why[0] ? why : vpxi_strerror(r));
+        else
+            log_info("%s/%s: membership renewed until %lld", v->name, nodes[i].name, (long long)na);
+        vpxi_sx_free(sx);
+    }
+out:
+    store_node_list_free(nodes, nn);
+    store_issued_list_free(iss, ni);
+}
+
 /* Ends VPXIs whose window is over. (Renewal of node certificates: see
  * docs/registrar.md; issued with the margin, re-issued by renew_nodes.) */
 static void maintain(struct registrar *rg)
@@ -917,9 +1045,12 @@ static void maintain(struct registrar *rg)
 
     if (store_vpxi_list(rg->db, STORE_VPXI_ACTIVE, &v, &n) != 0)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (now >= v[i].not_after)
             end_vpxi(rg, v[i].name, "its time window ended");
+        else
+            renew_vpxi(rg, &v[i], now);
+    }
     store_vpxi_list_free(v, n);
 }
 
