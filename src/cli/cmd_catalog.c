@@ -313,6 +313,8 @@ static void bytes_print(const struct vpxi_bytes *b)
     printf("%.*s", (int)b->len, (const char *)b->p);
 }
 
+static const char *status_text(unsigned f);
+
 /* ---- drafts -------------------------------------------------------------------------- */
 
 static int read_draft(struct vpxi_sx *sx, const char *path, bool create, struct vpxi_sexp **out)
@@ -441,7 +443,11 @@ static int cmd_add(int argc, char **argv)
     if ((r = write_draft(a.draft, d)) != 0)
         goto out;
     vpxi_hex_encode(hex, in.sha256, sizeof(in.sha256));
-    if (!cli_opts.quiet)
+    if (cli_opts.json)
+        printf("{\"name\":\"%s\",\"replaced\":%s,\"sha256\":\"%s\",\"size\":%" PRIu64
+               ",\"approved\":%s}\n",
+               a.name, old ? "true" : "false", hex, size, a.approved ? "true" : "false");
+    else if (!cli_opts.quiet)
         printf("%s %s: sha256 %s, %" PRIu64 " octets%s\n", old ? "replaced" : "added", a.name, hex,
                size, a.approved ? ", approved" : "");
     r = CLI_OK;
@@ -492,6 +498,20 @@ static int restatus(struct vpxi_sx *sx, struct vpxi_sexp *im, const struct cat_a
     return 0;
 }
 
+/* The status flags of a draft entry. */
+static unsigned restatus_flags(const struct vpxi_sexp *im)
+{
+    static const char *const names[] = { "approved", "shared", "revoked" };
+    const struct vpxi_sexp *st = vpxi_sexp_find(im, "status");
+    unsigned flags = 0;
+
+    for (const struct vpxi_sexp *e = st ? st->child->next : NULL; e; e = e->next)
+        for (unsigned i = 0; i < 3; i++)
+            if (vpxi_sexp_atom_is(e, names[i]))
+                flags |= 1u << i;
+    return flags;
+}
+
 static int cmd_endorse(int argc, char **argv)
 {
     struct cat_args a;
@@ -515,7 +535,10 @@ static int cmd_endorse(int argc, char **argv)
             r = cli_err_r(r, "endorse");
             goto out;
         }
-        if (!cli_opts.quiet)
+        if (cli_opts.json)
+            printf("{\"name\":\"%s\",\"status\":\"%s\"}\n", a.files[i],
+                   status_text(restatus_flags(im)));
+        else if (!cli_opts.quiet)
             printf("%s: %s\n", a.files[i],
                    a.revoke      ? "revoked"
                    : a.unapprove ? "not approved"
@@ -584,7 +607,10 @@ static int sign_and_write(const struct cat_args *a, struct vpxi_catalog_draft *c
         goto out;
     }
     vpxi_date_format(cd->expires, d);
-    if (!cli_opts.quiet && strcmp(a->out, "-") != 0)
+    if (cli_opts.json && strcmp(a->out, "-") != 0)
+        printf("{\"file\":\"%s\",\"version\":%" PRIu64 ",\"expires\":\"%s\"}\n", a->out,
+               cd->version, d);
+    else if (!cli_opts.quiet && strcmp(a->out, "-") != 0)
         printf("signed %s: version %" PRIu64 ", expires %s\n", a->out, cd->version, d);
     r = CLI_OK;
 out:
@@ -915,7 +941,10 @@ static int verify_file(const struct cat_args *a)
         goto out;
     }
     if (!a->image) {
-        if (!cli_opts.quiet)
+        if (cli_opts.json)
+            printf("{\"signature\":\"good\",\"version\":%" PRIu64 ",\"images\":%zu}\n", c->version,
+                   c->nimages);
+        else if (!cli_opts.quiet)
             printf("%s: signature good, version %" PRIu64 ", %zu images\n", a->files[0], c->version,
                    c->nimages);
         r = CLI_OK;
@@ -944,7 +973,11 @@ static int verify_file(const struct cat_args *a)
                                                  : "SHA-512");
         goto out;
     }
-    if (!cli_opts.quiet)
+    if (cli_opts.json)
+        printf("{\"signature\":\"good\",\"matches\":\"%.*s\",\"size\":%" PRIu64
+               ",\"status\":\"%s\"}\n",
+               (int)im->name.len, (const char *)im->name.p, size, status_text(im->flags));
+    else if (!cli_opts.quiet)
         printf("%s: matches %.*s (SHA-256%s, %" PRIu64 " octets); entry %s\n", a->image,
                (int)im->name.len, (const char *)im->name.p, im->sha512 ? ", SHA-512" : "", size,
                status_text(im->flags));
@@ -1717,6 +1750,54 @@ static int trust_set(const struct cat_args *a, struct vpxi_sx *sx, struct vpxi_s
     return 0;
 }
 
+static void trust_show_json(const struct vpxi_trust *t)
+{
+    char line[1024], d[VPXI_DATE_LEN + 1], id[17];
+    struct vpxi_wr w;
+
+    vpxi_wr_init_dyn(&w, 0);
+    vpxi_wr_str(&w, "{\"acl\":[");
+    for (size_t i = 0; i < t->acl->n; i++) {
+        const struct vpxi_acl_entry *e = &t->acl->entries[i];
+        const struct vpxi_subject *subs = &e->subject;
+        unsigned n = 1, k = 1;
+        if (e->subject.kind == VPXI_SUBJECT_THRESHOLD) {
+            subs = e->subject.subs;
+            n = e->subject.n;
+            k = e->subject.k;
+        }
+        sexp_line(e->tag, line, sizeof(line));
+        vpxi_wr_printf(&w, "%s{\"tag\":", i ? "," : "");
+        vpxi_json_string(&w, (const uint8_t *)line, strlen(line));
+        vpxi_wr_printf(&w, ",\"threshold\":%u,\"endorsers\":[", k);
+        for (unsigned j = 0; j < n; j++) {
+            if (subs[j].kind == VPXI_SUBJECT_PRINCIPAL) {
+                vpxi_principal_short(&subs[j].p, id);
+                vpxi_wr_printf(&w, "%s\"%s\"", j ? "," : "", id);
+            } else {
+                vpxi_wr_printf(&w, "%snull", j ? "," : "");
+            }
+        }
+        date_str(e->valid.not_after, d);
+        vpxi_wr_str(&w, "],\"not_after\":");
+        if (e->valid.not_after == VPXI_TIME_MAX)
+            vpxi_wr_str(&w, "null}");
+        else
+            vpxi_wr_printf(&w, "\"%s\"}", d);
+    }
+    vpxi_wr_str(&w, "],\"sources\":[");
+    for (size_t i = 0; i < t->nsources; i++) {
+        if (i)
+            vpxi_wr_u8(&w, ',');
+        vpxi_json_string(&w, (const uint8_t *)t->sources[i], strlen(t->sources[i]));
+    }
+    vpxi_wr_printf(&w,
+                   "],\"interval\":%" PRId64 ",\"jitter\":%" PRId64 ",\"warn\":%" PRId64
+                   ",\"max_size\":%zu}\n",
+                   t->interval, t->jitter, t->warn, t->max_size);
+    print_wr(&w);
+}
+
 static void trust_show(const struct cat_args *a)
 {
     struct vpxi_provider *p;
@@ -1726,6 +1807,11 @@ static void trust_show(const struct cat_args *a)
     if (open_provider(a, &p) != 0)
         return;
     t = vpxi_provider_trust(p);
+    if (cli_opts.json) {
+        trust_show_json(t);
+        vpxi_provider_close(p);
+        return;
+    }
     printf("trust configuration of %s\n", a->dir);
     for (size_t i = 0; i < t->acl->n; i++) {
         const struct vpxi_acl_entry *e = &t->acl->entries[i];

@@ -72,6 +72,12 @@ ok vpxi catalog verify e1.cat
 has "signature good, version 2, 1 images"
 ok vpxi catalog verify e1.cat --image hep-a.tar
 has "matches hep-a"
+ok vpxi --json catalog verify e1.cat --image hep-a.tar
+json "d['matches']=='hep-a' and d['status']=='approved'"
+ok vpxi --json catalog add -c j.draft --name j --image hep-b.tar
+json "d['name']=='j' and len(d['sha256'])==64 and not d['replaced']"
+ok vpxi --json catalog sign -c j.draft --key E1.key -o j.cat
+json "d['version']==1"
 exits 1 vpxi catalog verify e1.cat --image hep-b.tar --name hep-a
 has_err "HASH_MISMATCH"
 exits 1 vpxi catalog verify e1.cat --image hep-b.tar
@@ -97,6 +103,8 @@ ok vpxi catalog trust -d prov source "$tmp/e1.cat" "$tmp/e2.cat"
 ok vpxi catalog trust -d prov set --interval 600 --jitter 60 --warn 86400
 ok vpxi catalog trust -d prov show
 has "endorsers: 2 of"
+ok vpxi --json catalog trust -d prov show
+json "d['acl'][0]['threshold']==2 and len(d['acl'][0]['endorsers'])==2 and d['interval']==600 and len(d['sources'])==2"
 has "refresh every 600 s"
 exits 1 vpxi catalog trust -d prov add --endorser E1.pub --threshold 3
 ok vpxi catalog import -d prov
