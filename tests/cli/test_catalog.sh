@@ -103,9 +103,9 @@ ok vpxi catalog trust -d prov source "$tmp/e1.cat" "$tmp/e2.cat"
 ok vpxi catalog trust -d prov set --interval 600 --jitter 60 --warn 86400
 ok vpxi catalog trust -d prov show
 has "endorsers: 2 of"
+has "refresh every 600 s"
 ok vpxi --json catalog trust -d prov show
 json "d['acl'][0]['threshold']==2 and len(d['acl'][0]['endorsers'])==2 and d['interval']==600 and len(d['sources'])==2"
-has "refresh every 600 s"
 exits 1 vpxi catalog trust -d prov add --endorser E1.pub --threshold 3
 ok vpxi catalog import -d prov
 has "Imported 1 new image"
