@@ -1,7 +1,8 @@
 /*
  * catalog_int.h - internals shared by the files of lib/catalog/.
  *
- *   format.c    signed catalogue parser (canonical scanner, entries, header)
+ *   format.c    signed catalogue parser (canonical scanner, header, sequence)
+ *   entry.c     the grammar of one (image ...) entry and its fields
  *   sign.c      image entries, catalogue signing and signature check
  *   json.c      JSON export
  *   trust.c     the provider's trust configuration
@@ -38,6 +39,10 @@ struct image_fields {
 
 /* Checks an (image ...) tree against the grammar and fills f. */
 int cat_image_walk(const struct vpxi_sexp *n, struct image_fields *f, char *why, size_t whylen);
+/* An atom without display hint. */
+bool cat_plain(const struct vpxi_sexp *n);
+/* The atom of (KEY ATOM), or NULL. */
+const struct vpxi_sexp *cat_pair_value(const struct vpxi_sexp *n);
 /* Text field: 1..max octets of UTF-8 without control characters. */
 bool cat_text_ok(const uint8_t *p, size_t n, size_t max);
 /* A URL vpxi fetches: http://, https:// or file:///, printable, no spaces. */
