@@ -276,8 +276,12 @@ bool vpxi_source_ok(const char *s);
  *   images/sha256/HEX          verified images, read-only, content-addressed
  *   images/sha256/HEX.ok       verification stamp (size, SHA-512, inode, times)
  *   images/partial/HEX.part    downloads in progress (never startable)
+ *   lock                       taken by imports, so two never interleave
  * Every file is replaced atomically (temporary file, fsync, rename, fsync of
  * the directory), so a crash at any point leaves the previous good state.
+ * Every decision first checks whether another process changed state, trust
+ * or catalogs/ (an import by the CLI while a daemon holds the provider) and
+ * reloads if so; a reload that fails keeps the loaded state (and a note).
  */
 struct vpxi_provider;
 
