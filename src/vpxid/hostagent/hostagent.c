@@ -294,6 +294,55 @@ static int write_node_conf(struct hnode *n, const struct vpxi_msg *m, bool have_
     return r;
 }
 
+/* The node's first chain, without new peers: "chain =" goes into the
+ * overlay section of the configuration it has (after its acl line). */
+static int add_chain_line(struct hnode *n)
+{
+    char path[CFG_PATH_MAX + 32], line[CFG_PATH_MAX + 32], *buf = NULL, *at;
+    uint8_t *old = NULL;
+    size_t len = 0, oldlen = 0;
+    FILE *f;
+    int r;
+
+    snprintf(path, sizeof(path), "%s/vpxid.conf", n->dir);
+    if ((f = fopen(path, "re")) == NULL)
+        return VPXI_ERR_SYS;
+    {
+        char chunk[4096];
+        size_t k;
+        FILE *mem = open_memstream((char **)&old, &oldlen);
+        if (!mem) {
+            fclose(f);
+            return VPXI_ERR_NOMEM;
+        }
+        while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            fwrite(chunk, 1, k, mem);
+        fclose(mem);
+    }
+    fclose(f);
+    if (strstr((char *)old, "\nchain = ")) {
+        free(old);
+        return 0;
+    }
+    if ((at = strstr((char *)old, "\nacl = ")) == NULL || (at = strchr(at + 1, '\n')) == NULL) {
+        free(old);
+        return VPXI_ERR_BAD_FORMAT;
+    }
+    snprintf(line, sizeof(line), "chain = %s/chain.seq\n", n->dir);
+    if ((f = open_memstream(&buf, &len)) == NULL) {
+        free(old);
+        return VPXI_ERR_NOMEM;
+    }
+    fwrite(old, 1, (size_t)(at + 1 - (char *)old), f);
+    fputs(line, f);
+    fputs(at + 1, f);
+    fclose(f);
+    r = file_write_atomic(path, buf, len, 0600);
+    free(buf);
+    free(old);
+    return r == 0 ? 0 : VPXI_ERR_SYS;
+}
+
 static int get_name(const struct vpxi_msg *m, const char *key, char *buf, size_t cap)
 {
     int r = vpxi_msg_get_str(m, key, buf, cap);
@@ -524,6 +573,10 @@ static void op_update(struct hostagent *ha, int fd, const struct vpxi_msg *m, st
         }
     }
     snprintf(path, sizeof(path), "%s/chain.seq", n->dir);
+    if (seq && !vpxi_msg_get(m, "peer") && (r = add_chain_line(n)) != 0) {
+        reply_err(fd, m->id, r, "configuration: %s", vpxi_strerror(r));
+        return;
+    }
     if (vpxi_msg_get(m, "peer") && (r = write_node_conf(n, m, access(path, F_OK) == 0)) != 0) {
         reply_err(fd, m->id, r, "peers: %s", vpxi_strerror(r));
         return;

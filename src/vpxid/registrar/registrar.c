@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vpxi/alloc.h"
@@ -353,7 +354,43 @@ struct plan_node {
     char underlay[64];
     struct vpxi_key *key;
     struct vpxi_sexp *chain;
+    const uint8_t *lender;         /* peer registrar that lent the node, or NULL */
+    const struct vpxi_sexp *deleg; /* its delegation to us, (sequence ...) */
 };
+
+/* A sequence made of the items of a and of b (either may be NULL). */
+static int seq_join(struct vpxi_sx *sx, const struct vpxi_sexp *a, const struct vpxi_sexp *b,
+                    struct vpxi_sexp **out)
+{
+    int r = vpxi_sexp_build(sx, out, "(sequence)");
+
+    for (int k = 0; r == 0 && k < 2; k++) {
+        const struct vpxi_sexp *s = k ? b : a;
+        for (const struct vpxi_sexp *e = s ? s->child->next : NULL; e; e = e->next)
+            vpxi_sexp_append(*out, vpxi_sexp_copy(sx, e));
+    }
+    return r;
+}
+
+/* The delegations of every lender of a plan, joined (NULL if none). */
+static int plan_delegations(struct vpxi_sx *sx, const struct plan_node *pn, size_t nn,
+                            struct vpxi_sexp **out)
+{
+    *out = NULL;
+    for (size_t i = 0; i < nn; i++) {
+        bool seen = false;
+        if (!pn[i].deleg)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            seen |= pn[j].deleg && pn[j].lender && !memcmp(pn[j].lender, pn[i].lender, 16);
+        if (seen)
+            continue;
+        int r = seq_join(sx, *out, pn[i].deleg, out);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
 
 static enum vpxi_link_sec link_between(const struct vpxi_spec *s, const struct plan_node *a,
                                        const struct plan_node *b)
@@ -385,6 +422,20 @@ static void teardown(struct registrar *rg, const char *vpxi)
         for (size_t j = 0; j < i; j++)
             seen |= res[j].hostagent_hit && res[i].hostagent_hit &&
                     !memcmp(res[j].hostagent_hit, res[i].hostagent_hit, 16);
+        for (size_t j = 0; j < i; j++)
+            seen |= res[j].origin_registrar && res[i].origin_registrar &&
+                    !memcmp(res[j].origin_registrar, res[i].origin_registrar, 16);
+        if (sx && !seen && !res[i].hostagent_hit && res[i].origin_registrar) {
+            /* borrowed: its lender destroys the nodes it made */
+            svc_next_id(id);
+            if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
+                vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
+                vpxi_sexp_append(req, x);
+                if (call(rg, res[i].origin_registrar, SVC_PORT_REGISTRAR, sx, req, &rep, why,
+                         sizeof(why)) != 0)
+                    log_warn("%s: lender of %s: end failed: %s", vpxi, res[i].id, why);
+            }
+        }
         if (!sx || seen || !res[i].hostagent_hit) {
             vpxi_sx_free(sx);
             continue;
@@ -406,14 +457,22 @@ static int create_nodes(struct registrar *rg, const struct vpxi_spec *spec, stru
                         size_t nn, char *why, size_t wlen)
 {
     for (size_t i = 0; i < nn; i++) {
-        struct vpxi_sx *sx = vpxi_sx_new();
+        struct vpxi_sx *sx;
         struct vpxi_sexp *req, *x, *pub;
         const struct vpxi_sexp *node, *e;
         struct vpxi_msg rep;
         char id[24], hs[64], vb[VPXI_DATE_LEN + 1], va[VPXI_DATE_LEN + 1], w[256];
         int r;
 
-        if (!sx)
+        if (pn[i].lender) { /* made by its lender already */
+            if ((r = store_node_update(rg->db, spec->name, pn[i].name, pn[i].hit, pn[i].underlay,
+                                       STORE_NODE_STARTING)) != 0) {
+                snprintf(why, wlen, "%s", store_errmsg(rg->db));
+                return r;
+            }
+            continue;
+        }
+        if ((sx = vpxi_sx_new()) == NULL)
             return VPXI_ERR_NOMEM;
         vpxi_date_format(spec->start - REG_CLOCK_SKEW_S, vb);
         vpxi_date_format(spec->end, va);
@@ -469,6 +528,198 @@ static int create_nodes(struct registrar *rg, const struct vpxi_spec *spec, stru
     return 0;
 }
 
+/* ---- peer registrars (seed 000 4.2.2) -------------------------------------------------------- */
+
+static int peer_index(const struct registrar *rg, const uint8_t hit[16])
+{
+    for (size_t i = 0; i < rg->rc->npeers; i++)
+        if (vpxi_memeq_ct(rg->rc->peers[i], hit, 16))
+            return (int)i;
+    return -1;
+}
+
+/* Free resources a peer's latest valid offer lists at site. */
+static unsigned offered(struct registrar *rg, const uint8_t peer[16], const char *site)
+{
+    struct store_offer o;
+    struct vpxi_sx *sx;
+    struct vpxi_sexp *n;
+    struct vpxi_seq *seq;
+    unsigned count = 0;
+
+    if (store_offer_get(rg->db, peer, &o) != 0)
+        return 0;
+    if (o.not_after >= now_s() && (sx = vpxi_sx_new()) != NULL) {
+        if (vpxi_sexp_read(sx, o.offer, o.offer_len, NULL, &n, NULL) == 0 &&
+            vpxi_seq_parse(sx, n, &seq) == 0 && seq->ncerts == 1)
+            for (const struct vpxi_sexp *e = seq->certs[0]->tag->child; e; e = e->next) {
+                char s2[STORE_NAME_MAX];
+                const struct vpxi_sexp *st = vpxi_sexp_nth(e, 2);
+                if (vpxi_sexp_head_is(e, "resource") && st && vpxi_sexp_is_atom(st) &&
+                    vpxi_sexp_get_str(st, s2, sizeof(s2)) == 0 && !strcmp(s2, site))
+                    count++;
+            }
+        vpxi_sx_free(sx);
+    }
+    store_offer_clear(&o);
+    return count;
+}
+
+/* Asks the peer registrars, those offering most at the site first, for the
+ * nodes [first, count) of group gr; appends them to the plan. */
+static int borrow(struct registrar *rg, struct vpxi_sx *sx, const struct vpxi_spec *spec,
+                  const struct vpxi_spec_group *gr, unsigned first, struct plan_node *pn,
+                  size_t *nn, const char **ids, char *why, size_t wlen)
+{
+    size_t order[CFG_LIST_MAX], np = rg->rc->npeers;
+    unsigned offer[CFG_LIST_MAX];
+    char vb[VPXI_DATE_LEN + 1], va[VPXI_DATE_LEN + 1];
+
+    for (size_t i = 0; i < np; i++) {
+        order[i] = i;
+        offer[i] = offered(rg, rg->rc->peers[i], gr->site);
+    }
+    for (size_t i = 1; i < np; i++) /* insertion sort, most offered first */
+        for (size_t j = i; j > 0 && offer[order[j]] > offer[order[j - 1]]; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    vpxi_date_format(spec->start - REG_CLOCK_SKEW_S, vb);
+    vpxi_date_format(spec->end, va);
+    snprintf(why, wlen, "no peer registrar configured");
+    for (size_t k = 0; k < np; k++) {
+        const uint8_t *peer = rg->rc->peers[order[k]];
+        struct vpxi_sexp *req, *x, *pub;
+        const struct vpxi_sexp *deleg;
+        struct vpxi_msg rep;
+        char id[24], w[256];
+        size_t got = 0, base = *nn;
+        int r;
+
+        svc_next_id(id);
+        if ((r = vpxi_msg_request(sx, id, "borrow", &req)) != 0 ||
+            (r = vpxi_key_to_sexp(sx, rg->key, &pub)) != 0 ||
+            (r = vpxi_sexp_build(sx, &x,
+                                 "(%S (vpxi %s) (valid (not-before %s) (not-after %s)) "
+                                 "(group (name %s) (site %s) (role %s) (image %s) (cpu %u) "
+                                 "(memory %u)))",
+                                 pub, spec->name, vb, va, gr->name, gr->site, gr->role, gr->image,
+                                 (uint64_t)gr->cpu_milli, (uint64_t)gr->memory_mb)) != 0)
+            return r;
+        for (const struct vpxi_sexp *e = x->child; e; e = e->next)
+            vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
+        for (unsigned i = first; i < gr->count; i++) {
+            char nm[64];
+            snprintf(nm, sizeof(nm), "%s-%u", gr->name, i + 1);
+            if ((r = vpxi_sexp_build(sx, &x, "(node %s)", nm)) != 0)
+                return r;
+            vpxi_sexp_append(req, x);
+        }
+        if ((r = call(rg, peer, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w))) != 0) {
+            snprintf(why, wlen, "peer registrar refused: %s", w);
+            log_warn("%s: borrowing %u nodes of group %s: %s", spec->name, gr->count - first,
+                     gr->name, w);
+            continue;
+        }
+        if ((deleg = vpxi_msg_get(&rep, "sequence")) == NULL) {
+            snprintf(why, wlen, "peer registrar sent no delegation");
+            continue;
+        }
+        deleg = vpxi_sexp_copy(sx, deleg);
+        for (const struct vpxi_sexp *e = rep.root->child; e; e = e->next) {
+            const struct vpxi_sexp *f;
+            struct plan_node *p = &pn[*nn];
+            struct store_resource *res;
+            char hs[64], *rid;
+            if (!vpxi_sexp_head_is(e, "node") || got >= gr->count - first)
+                continue;
+            memset(p, 0, sizeof(*p));
+            snprintf(p->name, sizeof(p->name), "%s-%zu", gr->name, first + got + 1);
+            if ((f = vpxi_sexp_find(e, "hit")) == NULL || f->len != 2 ||
+                vpxi_sexp_get_str(f->child->next, hs, sizeof(hs)) != 0 ||
+                vpxi_hit_from_str(hs, p->hit) != 0 || (f = vpxi_sexp_find(e, "underlay")) == NULL ||
+                f->len != 2 ||
+                vpxi_sexp_get_str(f->child->next, p->underlay, sizeof(p->underlay)) != 0 ||
+                (f = vpxi_sexp_find(e, "public-key")) == NULL ||
+                vpxi_key_from_sexp(f, &p->key) != 0)
+                break;
+            if ((res = vpxi_sx_alloc(sx, sizeof(*res))) == NULL ||
+                (rid = vpxi_sx_alloc(sx, STORE_NAME_MAX)) == NULL)
+                return VPXI_ERR_NOMEM;
+            memset(res, 0, sizeof(*res));
+            snprintf(rid, STORE_NAME_MAX, "lent:%02x%02x%02x%02x:%s:%s", peer[12], peer[13],
+                     peer[14], peer[15], spec->name, p->name);
+            res->id = rid;
+            res->origin_registrar = peer;
+            res->site = gr->site;
+            res->community = spec->community[0] ? spec->community : "hipernet";
+            res->cpu_milli = gr->cpu_milli;
+            res->memory_mb = gr->memory_mb;
+            if (vpxi_sexp_canonical(sx, deleg, &res->cert, &res->cert_len) != 0)
+                return VPXI_ERR_NOMEM;
+            res->not_after = spec->end;
+            if ((r = store_resource_register(rg->db, res)) != 0) {
+                snprintf(why, wlen, "%s", store_errmsg(rg->db));
+                vpxi_key_put(p->key);
+                p->key = NULL;
+                break;
+            }
+            p->g = gr;
+            p->res = res;
+            p->has_hit = true;
+            p->lender = peer;
+            p->deleg = deleg;
+            ids[*nn] = rid;
+            (*nn)++;
+            got++;
+        }
+        if (got == gr->count - first) {
+            log_info("%s: %zu nodes of group %s borrowed from a peer registrar", spec->name, got,
+                     gr->name);
+            return 0;
+        }
+        snprintf(why, wlen, "peer registrar answered with %zu of %u nodes", got, gr->count - first);
+        /* give back what this peer made */
+        for (size_t i = base; i < *nn; i++)
+            vpxi_key_put(pn[i].key);
+        *nn = base;
+        svc_next_id(id);
+        if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
+            vpxi_sexp_build(sx, &x, "(vpxi %s)", spec->name) == 0) {
+            vpxi_sexp_append(req, x);
+            (void)!call(rg, peer, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w));
+        }
+    }
+    return VPXI_ERR_LIMIT;
+}
+
+/* Gives borrowed nodes back to their lenders (creation failed early). */
+static void give_back(struct registrar *rg, const char *vpxi, const struct plan_node *pn, size_t nn)
+{
+    for (size_t i = 0; i < nn; i++) {
+        struct vpxi_sx *sx;
+        struct vpxi_sexp *req, *x;
+        struct vpxi_msg rep;
+        char id[24], w[256];
+        bool seen = false;
+        if (!pn[i].lender)
+            continue;
+        for (size_t j = 0; j < i; j++)
+            seen |= pn[j].lender && !memcmp(pn[j].lender, pn[i].lender, 16);
+        if (seen || (sx = vpxi_sx_new()) == NULL)
+            continue;
+        svc_next_id(id);
+        if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
+            vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
+            vpxi_sexp_append(req, x);
+            if (call(rg, pn[i].lender, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w)) != 0)
+                log_warn("%s: giving nodes back to a peer registrar: %s", vpxi, w);
+        }
+        vpxi_sx_free(sx);
+    }
+}
+
 /* Membership certificates and peers for every node. */
 static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, struct plan_node *pn,
                          size_t nn, char *why, size_t wlen)
@@ -486,15 +737,19 @@ static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, str
 
         if (!sx)
             return VPXI_ERR_NOMEM;
+        struct vpxi_sexp *delegs;
         if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) member)", spec->name)) != 0 ||
             (r = issue(rg, sx, spec->name, pn[i].key, tag, false, now - REG_CLOCK_SKEW_S, na,
-                       &seq)) != 0) {
+                       &seq)) != 0 ||
+            (r = plan_delegations(sx, pn, nn, &delegs)) != 0 ||
+            (delegs && (r = seq_join(sx, delegs, seq, &seq)) != 0)) {
             snprintf(why, wlen, "certificate for %s: %s", pn[i].name, vpxi_strerror(r));
             vpxi_sx_free(sx);
             return r;
         }
         svc_next_id(id);
-        if ((r = vpxi_msg_request(sx, id, "update-node", &req)) != 0 ||
+        if ((r = vpxi_msg_request(sx, id, pn[i].lender ? "update-lent" : "update-node", &req)) !=
+                0 ||
             (r = vpxi_sexp_build(sx, &x, "((vpxi %s) (node %s) %S)", spec->name, pn[i].name,
                                  seq)) != 0) {
             vpxi_sx_free(sx);
@@ -516,8 +771,10 @@ static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, str
             }
             vpxi_sexp_append(req, x);
         }
-        if ((r = call(rg, pn[i].res->hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, w,
-                      sizeof(w))) != 0) {
+        if ((r = pn[i].lender
+                     ? call(rg, pn[i].lender, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w))
+                     : call(rg, pn[i].res->hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, w,
+                            sizeof(w))) != 0) {
             snprintf(why, wlen, "node %s: %s", pn[i].name, w);
             vpxi_sx_free(sx);
             return r;
@@ -660,10 +917,12 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
             nn++;
             got++;
         }
-        if (got < gr->count) {
+        if (got < gr->count && (rg->rc->npeers == 0 || borrow(rg, sx, spec, gr, (unsigned)got, pn,
+                                                              &nn, ids, why, sizeof(why)) != 0)) {
+            give_back(rg, spec->name, pn, nn);
             send_error(fd, m->id, VPXI_ERR_LIMIT,
-                       "group %s: %u nodes wanted at site %s, %zu free resources match", gr->name,
-                       gr->count, gr->site, got);
+                       "group %s: %u nodes wanted at site %s, %zu free resources match%s%s",
+                       gr->name, gr->count, gr->site, got, why[0] ? "; " : "", why);
             goto out;
         }
     }
@@ -685,6 +944,7 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
             (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
             send_error(fd, m->id, r, "cannot allocate: %s", store_errmsg(rg->db));
             store_tx_rollback(rg->db);
+            give_back(rg, spec->name, pn, nn);
             goto out;
         }
         for (size_t i = 0; i < nn; i++) {
@@ -715,7 +975,9 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     /* the owner's certificate: every right on every node, for the window */
     if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) (* set member exec))", spec->name)) != 0 ||
         (r = issue(rg, sx, spec->name, ukey, tag, false, spec->start - REG_CLOCK_SKEW_S, spec->end,
-                   &useq)) != 0) {
+                   &useq)) != 0 ||
+        (r = plan_delegations(sx, pn, nn, &desc)) != 0 ||
+        (desc && (r = seq_join(sx, desc, useq, &useq)) != 0)) {
         snprintf(why, sizeof(why), "owner certificate: %s", vpxi_strerror(r));
         goto failed;
     }
@@ -938,6 +1200,341 @@ static void op_list(struct registrar *rg, int fd, const struct vpxi_msg *m, cons
     store_vpxi_list_free(v, n);
 }
 
+/* ---- the lender's side -------------------------------------------------------------------- */
+
+/* borrow (from a peer registrar): make nodes for its VPXI from our free
+ * resources, trusting us; delegate the VPXI's rights on them to the peer. */
+static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                      struct vpxi_sx *sx)
+{
+    const struct vpxi_sexp *gn = vpxi_msg_get(m, "group"), *vn = vpxi_msg_get(m, "valid"), *f;
+    struct vpxi_spec fs = { 0 };
+    struct vpxi_spec_group g = { 0 };
+    struct store_resource *fl = NULL;
+    struct plan_node *pn = NULL;
+    const char **ids = NULL;
+    struct vpxi_key *r1 = NULL;
+    struct vpxi_sexp *rep, *tag, *deleg, *x, *pub;
+    const uint8_t *kc;
+    size_t kl, nfree = 0, nn = 0, want = 0;
+    char why[512] = "", buf[80];
+    bool created = false;
+    int r;
+
+    if (peer_index(rg, hit) < 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "borrow is for peer registrars only");
+        return;
+    }
+    if (key_of_request(m, hit, &r1, sx, &kc, &kl) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "(public-key) is not the requester's");
+        return;
+    }
+#define FIELD(list, name, dst)                                                                     \
+    ((f = vpxi_sexp_find(list, name)) != NULL && f->len == 2 &&                                    \
+     vpxi_sexp_get_str(f->child->next, dst, sizeof(dst)) == 0)
+    {
+        char nb[32], na[32], cpu[16] = "0", mem[16] = "0";
+        if (vpxi_msg_get_str(m, "vpxi", fs.name, sizeof(fs.name)) != 0 || !gn || !vn ||
+            !FIELD(vn, "not-before", nb) || !FIELD(vn, "not-after", na) ||
+            vpxi_date_parse((const uint8_t *)nb, strlen(nb), &fs.start) != 0 ||
+            vpxi_date_parse((const uint8_t *)na, strlen(na), &fs.end) != 0 ||
+            !FIELD(gn, "name", g.name) || !FIELD(gn, "site", g.site) ||
+            !FIELD(gn, "role", g.role) || !FIELD(gn, "image", g.image) || !FIELD(gn, "cpu", cpu) ||
+            !FIELD(gn, "memory", mem)) {
+            send_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
+                       "borrow needs (vpxi) (valid) (group (name) (site) (role) (image) (cpu) "
+                       "(memory)) (node NAME)...");
+            goto out;
+        }
+        g.cpu_milli = (unsigned)strtoul(cpu, NULL, 10);
+        g.memory_mb = (unsigned)strtoul(mem, NULL, 10);
+        fs.start += REG_CLOCK_SKEW_S;
+    }
+#undef FIELD
+    for (const struct vpxi_sexp *e = m->root->child; e; e = e->next)
+        want += vpxi_sexp_head_is(e, "node");
+    if (want == 0 || want > VPXI_SPEC_COUNT_MAX || fs.end <= now_s()) {
+        send_error(fd, m->id, VPXI_ERR_INVALID, "bad node count or time window");
+        goto out;
+    }
+    g.count = (unsigned)want;
+    {
+        struct store_resource_filter flt = { .site = g.site,
+                                             .min_cpu_milli = g.cpu_milli,
+                                             .min_memory_mb = g.memory_mb };
+        if ((r = store_resource_find_free(rg->db, &flt, &fl, &nfree)) != 0) {
+            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            goto out;
+        }
+    }
+    if ((pn = vpxi_calloc(want, sizeof(*pn))) == NULL ||
+        (ids = vpxi_calloc(want, sizeof(*ids))) == NULL) {
+        send_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (const struct vpxi_sexp *e = m->root->child; e && nn < want; e = e->next) {
+        if (!vpxi_sexp_head_is(e, "node") || e->len != 2 ||
+            vpxi_sexp_get_str(e->child->next, pn[nn].name, sizeof(pn[nn].name)) != 0)
+            continue;
+        for (size_t k = 0; k < nfree; k++) {
+            bool taken = false;
+            for (size_t j = 0; j < nn; j++)
+                taken |= pn[j].res == &fl[k];
+            if (taken || !fl[k].hostagent_hit)
+                continue;
+            pn[nn].res = &fl[k];
+            pn[nn].g = &g;
+            ids[nn] = fl[k].id;
+            nn++;
+            break;
+        }
+    }
+    if (nn < want) {
+        send_error(fd, m->id, VPXI_ERR_LIMIT, "only %zu of %zu resources free at site %s", nn, want,
+                   g.site);
+        goto out;
+    }
+    {
+        struct store_vpxi v = { .name = fs.name, .not_before = fs.start, .not_after = fs.end };
+        memcpy(v.owner_hit, hit, 16);
+        vpxi_hit_to_str(hit, buf);
+        v.spec = "";
+        if ((r = store_tx_begin(rg->db)) != 0 ||
+            (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
+            send_error(fd, m->id, r, "cannot lend: %s", store_errmsg(rg->db));
+            store_tx_rollback(rg->db);
+            goto out;
+        }
+        for (size_t i = 0; i < nn; i++) {
+            struct store_node nd = { .vpxi = fs.name,
+                                     .name = pn[i].name,
+                                     .resource = ids[i],
+                                     .group_name = g.name,
+                                     .site = g.site,
+                                     .role = g.role,
+                                     .image = g.image,
+                                     .state = STORE_NODE_PENDING };
+            if ((r = store_node_add(rg->db, &nd)) != 0) {
+                send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+                store_tx_rollback(rg->db);
+                goto out;
+            }
+        }
+        if ((r = store_tx_commit(rg->db)) != 0) {
+            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            goto out;
+        }
+        created = true;
+    }
+    log_info("lending %zu nodes at site %s to peer registrar %s for VPXI %s", nn, g.site, buf,
+             fs.name);
+    if ((r = create_nodes(rg, &fs, pn, nn, why, sizeof(why))) != 0)
+        goto failed;
+    for (size_t i = 0; i < nn; i++)
+        if ((r = store_node_update(rg->db, fs.name, pn[i].name, NULL, NULL, STORE_NODE_RUNNING)) !=
+            0) {
+            snprintf(why, sizeof(why), "%s", store_errmsg(rg->db));
+            goto failed;
+        }
+    if ((r = store_vpxi_set_state(rg->db, fs.name, STORE_VPXI_ACTIVE, NULL)) != 0) {
+        snprintf(why, sizeof(why), "%s", store_errmsg(rg->db));
+        goto failed;
+    }
+    /* R2 -> R1: may delegate the VPXI's rights on these nodes */
+    if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) (* set member exec admin))", fs.name)) != 0 ||
+        (r = issue(rg, sx, fs.name, r1, tag, true, now_s() - REG_CLOCK_SKEW_S, fs.end, &deleg)) !=
+            0) {
+        snprintf(why, sizeof(why), "delegation: %s", vpxi_strerror(r));
+        goto failed;
+    }
+    if ((r = vpxi_msg_reply_ok(sx, m->id, &rep)) != 0)
+        goto failed;
+    vpxi_sexp_append(rep, deleg);
+    for (size_t i = 0; i < nn; i++) {
+        char hs[VPXI_HIT_STRLEN];
+        vpxi_hit_to_str(pn[i].hit, hs);
+        if ((r = vpxi_key_to_sexp(sx, pn[i].key, &pub)) != 0 ||
+            (r = vpxi_sexp_build(sx, &x, "(node (name %s) (hit %s) (underlay %s) %S)", pn[i].name,
+                                 hs, pn[i].underlay, pub)) != 0)
+            goto failed;
+        vpxi_sexp_append(rep, x);
+    }
+    (void)svc_send(fd, rep);
+    goto out;
+failed:
+    log_err("lending for VPXI %s failed: %s", fs.name, why);
+    teardown(rg, fs.name);
+    if (created && store_vpxi_set_state(rg->db, fs.name, STORE_VPXI_FAILED, why) != 0)
+        log_err("VPXI %s: %s", fs.name, store_errmsg(rg->db));
+    send_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "nodes not lent: %s", why);
+out:
+    for (size_t i = 0; pn && i < nn; i++)
+        vpxi_key_put(pn[i].key);
+    vpxi_free(pn);
+    vpxi_free(ids);
+    store_resource_list_free(fl, nfree);
+    vpxi_key_put(r1);
+}
+
+/* update-lent (from the borrowing registrar): passed on to the node's host agent. */
+static void op_update_lent(struct registrar *rg, int fd, const struct vpxi_msg *m,
+                           const uint8_t hit[16], struct vpxi_sx *sx)
+{
+    char vpxi[STORE_NAME_MAX], node[STORE_NAME_MAX], id[24], w[256];
+    struct store_node nd;
+    struct store_resource res;
+    struct vpxi_sexp *req, *rep;
+    struct vpxi_msg hrep;
+    int r;
+
+    if (vpxi_msg_get_str(m, "vpxi", vpxi, sizeof(vpxi)) != 0 ||
+        vpxi_msg_get_str(m, "node", node, sizeof(node)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "update-lent needs (vpxi) (node)");
+        return;
+    }
+    if (peer_index(rg, hit) < 0 || (r = owner_check(rg, vpxi, hit, true)) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s was not lent to you", vpxi);
+        return;
+    }
+    if ((r = store_node_get(rg->db, vpxi, node, &nd)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    r = store_resource_get(rg->db, nd.resource, &res);
+    store_node_clear(&nd);
+    if (r != 0 || !res.hostagent_hit) {
+        if (r == 0)
+            store_resource_clear(&res);
+        send_error(fd, m->id, VPXI_ERR_NOT_FOUND, "node %s has no host agent here", node);
+        return;
+    }
+    svc_next_id(id);
+    if ((r = vpxi_msg_request(sx, id, "update-node", &req)) == 0) {
+        for (const struct vpxi_sexp *e = m->root->child->next; e; e = e->next)
+            if (!vpxi_sexp_head_is(e, "id") && !vpxi_sexp_head_is(e, "op"))
+                vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
+        r = call(rg, res.hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &hrep, w, sizeof(w));
+    }
+    store_resource_clear(&res);
+    if (r != 0) {
+        send_error(fd, m->id, r, "host agent: %s", w);
+        return;
+    }
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
+        (void)svc_send(fd, rep);
+}
+
+/* offer (from a peer registrar): an SPKI certificate peer -> us whose tag
+ * lists its free resources; kept until it expires. */
+static void op_offer(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                     struct vpxi_sx *sx)
+{
+    const struct vpxi_sexp *seqn = vpxi_msg_get(m, "sequence");
+    struct vpxi_seq *seq;
+    struct vpxi_key *ik = NULL;
+    struct store_offer o = { 0 };
+    struct vpxi_sexp *rep;
+    uint8_t ih[16];
+    int r;
+
+    if (peer_index(rg, hit) < 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                   "offers are taken from peer registrars only");
+        return;
+    }
+    if (!seqn || (r = vpxi_seq_parse(sx, seqn, &seq)) != 0 || seq->ncerts != 1 ||
+        (r = vpxi_cert_verify(seq->certs[0], seq->keys, seq->nkeys, NULL)) != 0 ||
+        (r = vpxi_principal_get_key(&seq->certs[0]->issuer, seq->keys, seq->nkeys, NULL, &ik)) !=
+            0 ||
+        (r = vpxi_hit_from_key(ik, ih)) != 0 || !vpxi_memeq_ct(ih, hit, 16) ||
+        !vpxi_sexp_head_is(seq->certs[0]->tag, "registrar") ||
+        (r = vpxi_validity_check(&seq->certs[0]->valid, now_s())) != 0) {
+        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "offer refused: not a valid, signed offer");
+        return;
+    }
+    memcpy(o.peer_hit, hit, 16);
+    if ((r = vpxi_sexp_canonical(sx, seqn, &o.offer, &o.offer_len)) != 0)
+        return;
+    o.not_after = seq->certs[0]->valid.not_after;
+    if ((r = store_offer_put(rg->db, &o)) != 0) {
+        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        return;
+    }
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
+        (void)svc_send(fd, rep);
+}
+
+/* key: our public key, for peers that issue to us. */
+static void op_key(struct registrar *rg, int fd, const struct vpxi_msg *m, struct vpxi_sx *sx)
+{
+    struct vpxi_sexp *rep, *pub;
+
+    if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0 && vpxi_key_to_sexp(sx, rg->key, &pub) == 0) {
+        vpxi_sexp_append(rep, pub);
+        (void)svc_send(fd, rep);
+    }
+}
+
+/* Offers our free resources to every peer registrar (a certificate to it,
+ * valid for two offer intervals). */
+static void send_offers(struct registrar *rg)
+{
+    struct store_resource_filter f = { 0 };
+    struct store_resource *fr = NULL;
+    size_t n = 0;
+
+    if (rg->rc->npeers == 0 || store_resource_find_free(rg->db, &f, &fr, &n) != 0)
+        return;
+    for (size_t p = 0; p < rg->rc->npeers; p++) {
+        struct vpxi_sx *sx = vpxi_sx_new();
+        struct vpxi_sexp *req, *tag, *x, *seq;
+        const struct vpxi_sexp *kn;
+        struct vpxi_key *pk = NULL;
+        struct vpxi_msg rep;
+        struct vpxi_cert_params cp = { 0 };
+        char id[24], w[256];
+        uint8_t kh[16];
+
+        if (!sx)
+            break;
+        svc_next_id(id);
+        /* the peer's key, checked against its HIT */
+        if (vpxi_msg_request(sx, id, "key", &req) != 0 ||
+            call(rg, rg->rc->peers[p], SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w)) != 0 ||
+            (kn = vpxi_msg_get(&rep, "public-key")) == NULL || vpxi_key_from_sexp(kn, &pk) != 0 ||
+            vpxi_hit_from_key(pk, kh) != 0 || memcmp(kh, rg->rc->peers[p], 16) != 0) {
+            vpxi_key_put(pk);
+            vpxi_sx_free(sx);
+            continue;
+        }
+        if (vpxi_sexp_build(sx, &tag, "(registrar offer)") == 0) {
+            for (size_t i = 0; i < n; i++)
+                if (fr[i].hostagent_hit &&
+                    vpxi_sexp_build(sx, &x, "(resource %s %s (cpu %u) (memory %u))", fr[i].id,
+                                    fr[i].site, (uint64_t)fr[i].cpu_milli,
+                                    (uint64_t)fr[i].memory_mb) == 0)
+                    vpxi_sexp_append(tag, x);
+            cp.issuer = rg->key;
+            cp.subject_key = pk;
+            cp.subject_as_hash = true;
+            cp.tag = tag;
+            cp.valid.not_before = now_s() - REG_CLOCK_SKEW_S;
+            cp.valid.not_after = now_s() + 2 * (int64_t)rg->rc->offer_interval;
+            svc_next_id(id);
+            if (vpxi_cert_issue(sx, &cp, &seq) == 0 &&
+                vpxi_msg_request(sx, id, "offer", &req) == 0) {
+                vpxi_sexp_append(req, seq);
+                if (call(rg, rg->rc->peers[p], SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w)) !=
+                    0)
+                    log_warn("offer to a peer registrar refused: %s", w);
+            }
+        }
+        vpxi_key_put(pk);
+        vpxi_sx_free(sx);
+    }
+    store_resource_list_free(fr, n);
+}
+
 /* Sends a renewed chain to a node's host agent. */
 static int push_chain(struct registrar *rg, struct vpxi_sx *sx, const struct store_node *nd,
                       const struct vpxi_sexp *seq, char *why, size_t wlen)
@@ -953,14 +1550,17 @@ static int push_chain(struct registrar *rg, struct vpxi_sx *sx, const struct sto
         return r;
     }
     svc_next_id(id);
-    if ((r = vpxi_msg_request(sx, id, "update-node", &req)) == 0 &&
+    if ((r = vpxi_msg_request(sx, id, res.hostagent_hit ? "update-node" : "update-lent", &req)) ==
+            0 &&
         (r = vpxi_sexp_build(sx, &x, "((vpxi %s) (node %s) %S)", nd->vpxi, nd->name, seq)) == 0) {
         for (const struct vpxi_sexp *e = x->child; e; e = e->next)
             vpxi_sexp_append(req, vpxi_sexp_copy(sx, e));
         if (res.hostagent_hit)
             r = call(rg, res.hostagent_hit, SVC_PORT_HOSTAGENT, sx, req, &rep, why, wlen);
+        else if (res.origin_registrar)
+            r = call(rg, res.origin_registrar, SVC_PORT_REGISTRAR, sx, req, &rep, why, wlen);
         else
-            r = VPXI_ERR_UNSUPPORTED;
+            r = VPXI_ERR_NOT_FOUND;
     }
     store_resource_clear(&res);
     return r;
@@ -977,7 +1577,8 @@ static void renew_vpxi(struct registrar *rg, const struct store_vpxi *v, int64_t
     unsigned period = rg->rc->renew_period, margin = rg->rc->renew_margin;
     struct store_node *nodes = NULL;
     struct store_issued *iss = NULL;
-    size_t nn = 0, ni = 0;
+    struct store_resource *res = NULL;
+    size_t nn = 0, ni = 0, nres = 0;
     struct vpxi_spec *spec;
     char err[256];
 
@@ -987,7 +1588,8 @@ static void renew_vpxi(struct registrar *rg, const struct store_vpxi *v, int64_t
         vpxi_spec_free(spec);
     }
     if (store_node_list(rg->db, v->name, &nodes, &nn) != 0 ||
-        store_issued_list_vpxi(rg->db, v->name, &iss, &ni) != 0)
+        store_issued_list_vpxi(rg->db, v->name, &iss, &ni) != 0 ||
+        store_resource_list_vpxi(rg->db, v->name, &res, &nres) != 0)
         goto out;
     for (size_t i = 0; i < nn; i++) {
         const struct store_issued *last = NULL;
@@ -1021,6 +1623,19 @@ static void renew_vpxi(struct registrar *rg, const struct store_vpxi *v, int64_t
             tag = vpxi_sexp_copy(sx, ps->certs[0]->tag);
             r = issue_to(rg, sx, v->name, &subj, tag, false, now - REG_CLOCK_SKEW_S, na, &seq);
         }
+        /* the lenders' delegations travel with every node's chain */
+        for (size_t k = 0; r == 0 && k < nres; k++) {
+            struct vpxi_sexp *d;
+            bool seen = false;
+            if (!res[k].origin_registrar)
+                continue;
+            for (size_t j = 0; j < k; j++)
+                seen |= res[j].origin_registrar &&
+                        !memcmp(res[j].origin_registrar, res[k].origin_registrar, 16);
+            if (!seen &&
+                (r = vpxi_sexp_read(sx, res[k].cert, res[k].cert_len, NULL, &d, NULL)) == 0)
+                r = seq_join(sx, d, seq, &seq);
+        }
         if (r == 0)
             r = push_chain(rg, sx, &nodes[i], seq, why, sizeof(why));
         if (r != 0)
@@ -1033,16 +1648,38 @@ static void renew_vpxi(struct registrar *rg, const struct store_vpxi *v, int64_t
 out:
     store_node_list_free(nodes, nn);
     store_issued_list_free(iss, ni);
+    store_resource_list_free(res, nres);
 }
 
 /* Ends VPXIs whose window is over. (Renewal of node certificates: see
  * docs/registrar.md; issued with the margin, re-issued by renew_nodes.) */
 static void maintain(struct registrar *rg)
 {
+    static int64_t next_offer;
     struct store_vpxi *v = NULL;
     size_t n = 0;
     int64_t now = now_s();
 
+    static pid_t offering;
+
+    if (offering > 0 && waitpid(offering, NULL, WNOHANG) == offering)
+        offering = 0;
+    if (now >= next_offer && offering == 0 && rg->rc->npeers > 0) {
+        /* a child process with its own connection to the database: a peer
+         * that is calling us at the same moment must never wait on us */
+        next_offer = now + rg->rc->offer_interval;
+        if ((offering = fork()) == 0) {
+            struct registrar child = *rg;
+            char err[256];
+            if (store_open(rg->rc->database, &child.db, err, sizeof(err)) != 0)
+                _exit(1);
+            send_offers(&child);
+            store_close(child.db);
+            _exit(0);
+        }
+        if (offering < 0)
+            offering = 0;
+    }
     if (store_vpxi_list(rg->db, STORE_VPXI_ACTIVE, &v, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -1076,6 +1713,14 @@ static void serve(struct registrar *rg, int fd, const uint8_t peer[16])
         op_register(rg, fd, &m, peer, sx);
     else if (!strcmp(m.op, "create-vpxi"))
         op_create(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "borrow"))
+        op_borrow(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "update-lent"))
+        op_update_lent(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "offer"))
+        op_offer(rg, fd, &m, peer, sx);
+    else if (!strcmp(m.op, "key"))
+        op_key(rg, fd, &m, sx);
     else if (!strcmp(m.op, "add-user"))
         op_add_user(rg, fd, &m, peer, sx);
     else if (!strcmp(m.op, "end-vpxi"))
