@@ -139,6 +139,9 @@ sock=$(ls "$NN_DIR"/nodes2/t1/ga-1/vpxid.sock)
 st() { VPXI_SOCKET="$sock" vpxi --json status; }
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
+# the membership certificate records the image the node started from
+digest=$(sha256sum "$IMG/busybox.tar" | cut -d' ' -f1)
+ok sh -c "vpxi sexp -s canonical '$NN_DIR/nodes2/t1/ga-1/chain.seq' | grep -aq '5:image6:sha25664:$digest'"
 # isolation: the node's underlay carries only HIP/ESP
 ul_gb1=$(jq -r '.node[] | select(.name=="gb-1") | .underlay' "$NN_DIR/t1.json")
 nok u1 exec ga-1 -- /bin/sh -c "nc -w 2 $ul_gb1 5000 </dev/null | grep -q gb-1"

@@ -354,6 +354,7 @@ struct plan_node {
     char underlay[64];
     struct vpxi_key *key;
     struct vpxi_sexp *chain;
+    char digest[65];               /* SHA-256 of the image it started from, or "" */
     const uint8_t *lender;         /* peer registrar that lent the node, or NULL */
     const struct vpxi_sexp *deleg; /* its delegation to us, (sequence ...) */
 };
@@ -518,6 +519,9 @@ static int create_nodes(struct registrar *rg, const struct vpxi_spec *spec, stru
             }
         }
         pn[i].has_hit = true;
+        if ((e = vpxi_sexp_find(node, "image")) != NULL && e->len == 3 &&
+            vpxi_sexp_get_str(vpxi_sexp_nth(e, 2), pn[i].digest, sizeof(pn[i].digest)) != 0)
+            pn[i].digest[0] = 0;
         vpxi_sx_free(sx);
         if ((r = store_node_update(rg->db, spec->name, pn[i].name, pn[i].hit, pn[i].underlay,
                                    STORE_NODE_STARTING)) != 0) {
@@ -644,6 +648,10 @@ static int borrow(struct registrar *rg, struct vpxi_sx *sx, const struct vpxi_sp
                 (f = vpxi_sexp_find(e, "public-key")) == NULL ||
                 vpxi_key_from_sexp(f, &p->key) != 0)
                 break;
+            if ((f = vpxi_sexp_find(e, "image")) != NULL && f->len == 3 &&
+                (vpxi_sexp_get_str(vpxi_sexp_nth(f, 2), p->digest, sizeof(p->digest)) != 0 ||
+                 strlen(p->digest) != 64))
+                p->digest[0] = 0;
             if ((res = vpxi_sx_alloc(sx, sizeof(*res))) == NULL ||
                 (rid = vpxi_sx_alloc(sx, STORE_NAME_MAX)) == NULL)
                 return VPXI_ERR_NOMEM;
@@ -738,7 +746,12 @@ static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, str
         if (!sx)
             return VPXI_ERR_NOMEM;
         struct vpxi_sexp *delegs;
-        if ((r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) member)", spec->name)) != 0 ||
+        /* the membership also records the image the node started from, so
+         * peers and the registrar can require one (authorization.md 9) */
+        if ((r = pn[i].digest[0]
+                     ? vpxi_sexp_build(sx, &tag, "(* set (vpxi %s (*) member) (image sha256 %s))",
+                                       spec->name, pn[i].digest)
+                     : vpxi_sexp_build(sx, &tag, "(vpxi %s (*) member)", spec->name)) != 0 ||
             (r = issue(rg, sx, spec->name, pn[i].key, tag, false, now - REG_CLOCK_SKEW_S, na,
                        &seq)) != 0 ||
             (r = plan_delegations(sx, pn, nn, &delegs)) != 0 ||
@@ -1354,8 +1367,9 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         char hs[VPXI_HIT_STRLEN];
         vpxi_hit_to_str(pn[i].hit, hs);
         if ((r = vpxi_key_to_sexp(sx, pn[i].key, &pub)) != 0 ||
-            (r = vpxi_sexp_build(sx, &x, "(node (name %s) (hit %s) (underlay %s) %S)", pn[i].name,
-                                 hs, pn[i].underlay, pub)) != 0)
+            (r = vpxi_sexp_build(sx, &x, "(node (name %s) (hit %s) (underlay %s) (image %s %s) %S)",
+                                 pn[i].name, hs, pn[i].underlay, g.image,
+                                 pn[i].digest[0] ? pn[i].digest : "-", pub)) != 0)
             goto failed;
         vpxi_sexp_append(rep, x);
     }
