@@ -1542,7 +1542,8 @@ static int tmpfs_scenario(const char *dir)
     size_t nacked = 0;
     int r = 0;
 
-    snprintf(path, sizeof(path), "%s/reg.db", dir);
+    if (snprintf(path, sizeof(path), "%s/reg.db", dir) >= (int)sizeof(path))
+        return 1;
     if (store_open(path, &s, err, sizeof(err)) != 0) {
         fprintf(stderr, "open on tmpfs: %s\n", err);
         return 1;

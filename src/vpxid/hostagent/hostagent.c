@@ -224,7 +224,10 @@ static int image_for(struct hostagent *ha, const char *name, char *path, size_t 
             say(why, wlen, "bad image name");
             return VPXI_ERR_BAD_FORMAT;
         }
-    snprintf(path, plen, "%s/%s.tar", ha->h->images, name);
+    if (snprintf(path, plen, "%s/%s.tar", ha->h->images, name) >= (int)plen) {
+        say(why, wlen, "image path too long");
+        return VPXI_ERR_TOO_LARGE;
+    }
     {
         uint8_t d[32];
         int r = file_sha256(path, d);
