@@ -257,7 +257,7 @@ static int cmd_cycle(int argc, char **argv)
     struct vnode_params base, p;
     double tc = 0, td = 0, tc_max = 0, td_max = 0;
     char err[ERR_MAX];
-    int count, fails = 0, fds = count_fds();
+    int count = 0, fails = 0, fds = count_fds();
 
     if (argc < 1 || (count = atoi(argv[0])) <= 0)
         usage();

@@ -214,9 +214,16 @@ static struct hnode *node_find(struct hostagent *ha, const char *vpxi, const cha
 static int image_for(struct hostagent *ha, const char *name, char *path, size_t plen,
                      char digest[65], char *why, size_t wlen)
 {
-    if (ha->provider)
-        return vpxi_provider_accept(ha->provider, name, (int64_t)time(NULL), path, plen, digest,
-                                    why, wlen);
+    if (ha->provider) {
+        int64_t now = (int64_t)time(NULL);
+        int r = vpxi_provider_accept(ha->provider, name, now, path, plen, digest, why, wlen);
+        char fwhy[256];
+        /* endorsed but not fetched yet: fetch (verified while streaming), then decide again */
+        if (r == VPXI_ERR_NOT_FOUND &&
+            vpxi_provider_fetch(ha->provider, name, now, NULL, digest, fwhy, sizeof(fwhy)) == 0)
+            r = vpxi_provider_accept(ha->provider, name, now, path, plen, digest, why, wlen);
+        return r;
+    }
     for (const char *s = name; *s; s++)
         if (!(*s == '-' || *s == '_' || *s == '.' || (*s >= 'a' && *s <= 'z') ||
               (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')) ||
@@ -731,12 +738,43 @@ out:
     return r;
 }
 
+/* Periodic refresh of the image catalogues (interval and jitter from the
+ * provider's trust configuration): what changed, what was refused and what
+ * expires soon is logged; a revoked image stops being startable now. */
+static int64_t refresh_catalogs(struct hostagent *ha)
+{
+    struct vpxi_import_report rep = { 0 };
+    int64_t now = (int64_t)time(NULL);
+    int r = vpxi_provider_refresh(ha->provider, now, &rep);
+
+    for (size_t i = 0; i < rep.nsources; i++) {
+        const struct vpxi_import_source *src = &rep.sources[i];
+        if (src->result != 0)
+            log_warn("catalogue %s refused, previous state kept: %s", src->source, src->why);
+        else if (!src->unchanged)
+            log_info("catalogue %s: version %llu, %zu images (%zu added, %zu updated, %zu removed, "
+                     "%zu revoked, %zu rejected)",
+                     src->source, (unsigned long long)src->version, src->images, src->added,
+                     src->updated, src->removed, src->revoked, src->rejected);
+    }
+    vpxi_provider_warnings(ha->provider, now, &rep);
+    for (size_t i = 0; i < rep.nevents; i++)
+        if (rep.events[i].kind == VPXI_IMPORT_WARNING || rep.events[i].kind == VPXI_IMPORT_REVOKED)
+            log_warn("catalogue: %s%s%s", rep.events[i].name, rep.events[i].name[0] ? ": " : "",
+                     rep.events[i].why);
+    if (r != 0 && rep.nsources == 0)
+        log_warn("catalogue refresh: %s", vpxi_strerror(r));
+    vpxi_import_report_clear(&rep);
+    return vpxi_provider_next_refresh(ha->provider, now);
+}
+
 int hostagent_main(const struct config *c)
 {
     static struct hostagent ha;
     struct sigaction sa = { .sa_handler = on_term };
     int lfd, r;
     time_t next_reg = 0;
+    int64_t next_refresh = 0;
     bool registered = false;
 
     ha.c = c;
@@ -788,6 +826,8 @@ int hostagent_main(const struct config *c)
                 log_err("node %s/%s: its vpxid exited", ha.nodes[i].vpxi, ha.nodes[i].name);
                 ha.nodes[i].vpxid = 0;
             }
+        if (ha.provider && time(NULL) >= next_refresh)
+            next_refresh = refresh_catalogs(&ha);
         if (poll(&pf, 1, 500) <= 0)
             continue;
         if ((fd = svc_accept(lfd, peer)) < 0)
