@@ -139,6 +139,24 @@ sock=$(ls "$NN_DIR"/nodes2/t1/ga-1/vpxid.sock)
 st() { VPXI_SOCKET="$sock" vpxi --json status; }
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
+# on the wire (site A's bridge): an integrity-only link carries readable
+# payload, an encrypted one does not
+if command -v tcpdump >/dev/null; then
+    u1 exec ga-2 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
+    nq 2 tcpdump -i vxbr0 -U -w "$NN_DIR/wire.pcap" udp port 10500 >/dev/null 2>&1 &
+    tcpd=$!
+    NN_PIDS+=($tcpd)
+    sleep 1
+    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
+    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/dev/null 2>&1
+    sleep 1
+    kill "$tcpd"; wait "$tcpd" 2>/dev/null
+    ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
+    nok grep -aq VPXI-MARK-ENCRYPTED "$NN_DIR/wire.pcap"
+    ok test "$(stat -c %s "$NN_DIR/wire.pcap")" -gt 1000   # the encrypted one was captured too
+else
+    echo "note: no tcpdump, wire check skipped"
+fi
 # the membership certificate records the image the node started from
 digest=$(sha256sum "$IMG/busybox.tar" | cut -d' ' -f1)
 ok sh -c "vpxi sexp -s canonical '$NN_DIR/nodes2/t1/ga-1/chain.seq' | grep -aq '5:image6:sha25664:$digest'"
