@@ -28,20 +28,25 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "registrar/store.h"
 #include "roles.h"
 #include "node/overlay.h"
 
 static const char usage[] =
     "usage: vpxid [-c CONFIG] [--check] [--show-config] [-d LEVEL] [-h] [--version]\n"
+    "       vpxid --check-database FILE\n"
     "\n"
     "  -c, --config FILE   configuration (default /etc/vpxi/vpxid.conf)\n"
     "      --check         validate the configuration and exit\n"
     "      --show-config   print the effective configuration (defaults included)\n"
+    "      --check-database FILE\n"
+    "                      check a registrar database (integrity and invariants),\n"
+    "                      print what it holds; exit 0 only if it is consistent\n"
     "  -d, --debug LEVEL   log level: err, warn, info, proto, debug\n"
     "\n"
     "Runs in the foreground and logs to standard error. Signals: TERM/INT close\n"
     "every association and exit, HUP reloads the configuration.\n"
-    "See docs/vpxid.md and docs/vpxid.conf.md.\n";
+    "See docs/vpxid.conf.md and docs/registrar.md.\n";
 
 void daemon_keylog(struct daemon *d, const char *line)
 {
@@ -167,6 +172,39 @@ static int setup_signals(struct daemon *d)
     return loop_add_fd(d->loop, d->sigfd, EPOLLIN, on_signal, d);
 }
 
+/* ---- registrar database check ---------------------------------------------------- */
+
+static int check_database(const char *path)
+{
+    struct store *s;
+    struct store_vpxi *v = NULL;
+    char err[256], report[4096];
+    size_t n = 0;
+    int r;
+
+    if ((r = store_open(path, &s, err, sizeof(err))) != 0) {
+        fprintf(stderr, "vpxid: %s: %s\n", path, err);
+        return 1;
+    }
+    r = store_verify(s, report, sizeof(report));
+    printf("%s: %s\n", path, r == 0 ? "consistent" : "INCONSISTENT");
+    if (r != 0)
+        printf("%s\n", report);
+    if (store_vpxi_list(s, -1, &v, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct store_issued *iss = NULL;
+            size_t ni = 0;
+            if (store_issued_list_vpxi(s, v[i].name, &iss, &ni) != 0)
+                ni = 0;
+            printf("vpxi %s %s issued %zu\n", v[i].name, store_vpxi_state_name(v[i].state), ni);
+            store_issued_list_free(iss, ni);
+        }
+        store_vpxi_list_free(v, n);
+    }
+    store_close(s);
+    return r == 0 ? 0 : 1;
+}
+
 /* ---- main -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -175,6 +213,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, 'C' },
         { "show-config", no_argument, NULL, 'S' },
+        { "check-database", required_argument, NULL, 'D' },
         { "debug", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -191,6 +230,7 @@ int main(int argc, char **argv)
         case 'c': path = optarg; break;
         case 'C': check = true; break;
         case 'S': show = true; break;
+        case 'D': return check_database(optarg);
         case 'd':
             if ((level = log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "vpxid: unknown log level '%s'\n%s", optarg, usage);
