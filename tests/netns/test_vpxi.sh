@@ -92,6 +92,27 @@ ok grep -q "bad.vpxi:4:" "$NN_DIR/bad.out"
 ok grep -q "bad.vpxi:7:\|bad.vpxi:8:" "$NN_DIR/bad.out"
 eq "$(ls "$NN_DIR/nodes2" 2>/dev/null | wc -l)" 0 "nothing created for a bad spec"
 
+# --- a node that cannot be made (site B lacks the image): the nodes already
+# made at site A are destroyed, the VPXI is recorded as failed, and its
+# resources are free again (the next VPXI uses them)
+cat >"$NN_DIR/rb.vpxi" <<EOS
+[vpxi rb]
+duration = 1h
+[group ga]
+count = 2
+site = $SITE_A
+image = busybox
+[group gb]
+count = 1
+site = $SITE_B
+image = nosuchimage
+EOS
+u1 up "$NN_DIR/rb.vpxi" >"$NN_DIR/rb.out" 2>&1
+eq "$?" 1 "VPXI with an impossible node refused"
+ok grep -q "rolled back" "$NN_DIR/rb.out"
+ok nn_wait 10 sh -c "[ -z \"\$(ls -A '$NN_DIR/nodes2/rb' 2>/dev/null)\" ]"
+eq "$(ip netns list | grep -c "^vx-$SITE_A-")" 0 "site A nodes of the failed VPXI destroyed"
+
 # --- a VPXI of 4 nodes over both sites
 cat >"$NN_DIR/t1.vpxi" <<EOS
 [vpxi t1]
