@@ -17,6 +17,9 @@
 # the nodes' underlay carries only HIP/ESP (isolation); U2 is refused, then
 # added by delegation (registrar -> U1 delegable, U1 -> U2) and accepted;
 # `vpxi down` ends the VPXI and leaves no namespace, mount or process.
+# Site A's host agent takes its images from a catalogue provider (2 of 2
+# endorsers): an image endorsed by only one is refused. A node that cannot
+# be made rolls the whole VPXI back.
 . "$(dirname "$0")/lib.sh"
 nn_require_root
 nn_require vpxid vpxi jq
@@ -28,6 +31,22 @@ SITE_B=sb$((NN_ID % 1000))
 IMG=$NN_DIR/images
 mkdir -p "$IMG"
 "$VPXI_SRC/scripts/mkimage.sh" "$IMG" >/dev/null || nn_skip "cannot build the busybox image (busybox-static)"
+
+# site A's host agent starts nodes only from images its provider accepts:
+# endorsed by both E1 and E2 (2 of 2). busybox is; "lonely" only by E1.
+K=$NN_DIR/cat P=$NN_DIR/prov
+mkdir -p "$K"
+for e in E1 E2; do
+    vpxi key gen -o "$K/$e.key" >/dev/null && vpxi key pub "$K/$e.key" >"$K/$e.pub" || exit 1
+    vpxi -q catalog add -c "$K/$e.draft" --name busybox --image "$IMG/busybox.tar" \
+        --url "file://$IMG/busybox.tar" --approved || exit 1
+done
+vpxi -q catalog add -c "$K/E1.draft" --name lonely --image "$IMG/busybox.tar" \
+    --url "file://$IMG/busybox.tar" --approved || exit 1
+for e in E1 E2; do vpxi -q catalog sign -c "$K/$e.draft" --key "$K/$e.key" -o "$K/$e.cat" || exit 1; done
+vpxi -q catalog trust -d "$P" add --endorser "$K/E1.pub" --endorser "$K/E2.pub" --threshold 2 || exit 1
+vpxi -q catalog trust -d "$P" source "$K/E1.cat" "$K/E2.cat" || exit 1
+vpxi -q catalog import -d "$P" >/dev/null || exit 1
 
 nn_topology 5
 nn_overlay_setup 5 hipernet || { echo "set-up failed"; exit 1; }
@@ -63,6 +82,7 @@ resources = 3
 memory = 128
 EOC
 done
+echo "catalog = $P" >>"$NN_DIR/n2.conf"   # site A: endorsed images only
 for i in 1 2 3 4 5; do nn_vpxid $i; done
 ok nn_wait 20 grep -q "resources of site $SITE_A registered" "$NN_DIR/d2.log"
 ok nn_wait 20 grep -q "resources of site $SITE_B registered" "$NN_DIR/d3.log"
@@ -91,6 +111,21 @@ eq "$?" 1 "bad spec refused"
 ok grep -q "bad.vpxi:4:" "$NN_DIR/bad.out"
 ok grep -q "bad.vpxi:7:\|bad.vpxi:8:" "$NN_DIR/bad.out"
 eq "$(ls "$NN_DIR/nodes2" 2>/dev/null | wc -l)" 0 "nothing created for a bad spec"
+
+# --- an image endorsed by one of the two endorsers the provider requires:
+# the node start is refused, nothing is created
+cat >"$NN_DIR/lonely.vpxi" <<EOS
+[vpxi lonely]
+duration = 1h
+[group g]
+count = 1
+site = $SITE_A
+image = lonely
+EOS
+u1 up "$NN_DIR/lonely.vpxi" >"$NN_DIR/lonely.out" 2>&1
+eq "$?" 1 "node start from an image endorsed by 1 of 2 refused"
+ok grep -q "image lonely refused" "$NN_DIR/lonely.out"
+cat "$NN_DIR/lonely.out"
 
 # --- a node that cannot be made (site B lacks the image): the nodes already
 # made at site A are destroyed, the VPXI is recorded as failed, and its
