@@ -632,8 +632,13 @@ static int do_down(struct uctx *u, struct vpxi_sx *sx, const char *name)
     if (reg_call(u, sx, req, &rep) != 0)
         return CLI_FAIL;
     stop_local(u, name);
-    if (!cli_opts.quiet)
+    if (cli_opts.json) {
+        printf("{\"ended\":");
+        cli_json_str(name);
+        printf("}\n");
+    } else if (!cli_opts.quiet) {
         printf("VPXI %s ended; its nodes are destroyed\n", name);
+    }
     return 0;
 }
 
@@ -683,9 +688,16 @@ static int do_user_add(struct uctx *u, struct vpxi_sx *sx, const char *name, con
     if (cli_write_sexp(u->out, both, VPXI_SEXP_ADVANCED, true) != 0)
         goto fail;
     vpxi_key_put(u2);
-    if (!cli_opts.quiet)
+    if (cli_opts.json) {
+        printf("{\"vpxi\":");
+        cli_json_str(name);
+        printf(",\"chain\":");
+        cli_json_str(u->out);
+        printf("}\n");
+    } else if (!cli_opts.quiet) {
         printf("user added to %s; give %s to the new user (vpxi join %s --chain FILE)\n", name,
                u->out, name);
+    }
     return 0;
 fail:
     vpxi_key_put(u2);
@@ -714,7 +726,9 @@ static int do_join(struct uctx *u, struct vpxi_sx *sx, const char *name)
         return CLI_FAIL;
     if (!u->no_wait && wait_nodes(desc, UP_WAIT_S, &up, &total) != 0)
         return cli_err("only %u of %u nodes answer through the overlay", up, total);
-    if (!cli_opts.quiet)
+    if (cli_opts.json)
+        printf("{\"joined\":\"%s\",\"nodes\":%u}\n", name, total);
+    else if (!cli_opts.quiet)
         printf("joined %s: %u nodes reachable\n", name, total);
     return 0;
 }
@@ -816,12 +830,31 @@ static int do_exec(struct uctx *u, struct vpxi_sx *sx, const char *node, char **
                 msg[0] = 0;
         return cli_err("node %s refused: %s (%s)", node, msg, rep.code);
     }
+    str_of(rep.root, "exit", code, sizeof(code));
+    st = strtol(code, NULL, 10);
+    if (cli_opts.json) {
+        /* {"exit":N,"stdout":"...","stderr":"..."}: the outputs as strings */
+        printf("{\"exit\":%ld", st);
+        for (int k = 0; k < 2; k++) {
+            const char *key = k ? "stderr" : "stdout";
+            char *text;
+            printf(",\"%s\":", key);
+            if ((e = vpxi_msg_get(&rep, key)) && e->len == 2 &&
+                (text = vpxi_sx_alloc(sx, e->child->next->len + 1)) != NULL) {
+                memcpy(text, e->child->next->data, e->child->next->len);
+                text[e->child->next->len] = 0;
+                cli_json_str(text);
+            } else {
+                printf("\"\"");
+            }
+        }
+        printf("}\n");
+        return st < 0 ? 128 + (int)-st : (int)st;
+    }
     if ((e = vpxi_msg_get(&rep, "stdout")) && e->len == 2)
         fwrite(e->child->next->data, 1, e->child->next->len, stdout);
     if ((e = vpxi_msg_get(&rep, "stderr")) && e->len == 2)
         fwrite(e->child->next->data, 1, e->child->next->len, stderr);
-    str_of(rep.root, "exit", code, sizeof(code));
-    st = strtol(code, NULL, 10);
     if ((e = vpxi_msg_get(&rep, "note")) && e->len == 2) {
         char note[256];
         if (vpxi_sexp_get_str(e->child->next, note, sizeof(note)) == 0)

@@ -180,6 +180,7 @@ done
 eq "$(u1 exec ga-1 -- /bin/sh -c 'id -u')" 1000 "commands run unprivileged"
 ok u1 exec ga-1 -- /bin/sh -c 'test ! -e /usr/bin/cmake'     # the image's root, not the host's
 eq "$(echo hello | u1 exec gb-1 -- /bin/cat)" hello "stdin travels"
+eq "$(u1 --json exec gb-1 -- /bin/sh -c 'echo out; echo err >&2; exit 3' | jq -r '[.exit, (.stdout|rtrimstr("\n")), (.stderr|rtrimstr("\n"))] | join(" ")')" "3 out err" "exec --json"
 eq "$(u1 exec ga-2 -- /bin/sh -c 'exit 7'; echo $?)" 7 "exit status travels"
 ok u1 exec gb-2 -- /bin/sh -c 'test -n "$VPXI_CONTEXT" && test -n "$VPXI_REQUESTER"'
 
