@@ -424,14 +424,17 @@ static int wait_nodes(const struct vpxi_sexp *desc, unsigned seconds, unsigned *
             if (!vpxi_sexp_head_is(e, "node") ||
                 vpxi_hit_from_str(str_of(e, "hit", hs, sizeof(hs)), h))
                 continue;
-            if ((fd = svc_connect(h, SVC_PORT_EXEC, 1000)) >= 0) {
+            if ((fd = svc_connect(h, SVC_PORT_EXEC, 500)) >= 0) {
                 close(fd);
                 (*up)++;
             }
         }
         if (*up == *total)
             return 0;
-        sleep(1);
+        {
+            struct timespec ts = { 0, 100 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
     } while (time(NULL) < end);
     return -1;
 }

@@ -5,12 +5,15 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/svc.h"
 #include "daemon.h"
 #include "log.h"
 #include "roles.h"
@@ -27,6 +30,24 @@ struct role {
 };
 
 static struct role roles[ROLES_MAX];
+
+int role_reply_error(int fd, const char *id, int code, const char *fmt, ...)
+{
+    struct vpxi_sx *sx = vpxi_sx_new();
+    struct vpxi_sexp *rep;
+    char msg[512];
+    va_list ap;
+    int r = VPXI_ERR_NOMEM;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("request %s refused: %s", id, msg);
+    if (sx && (r = vpxi_msg_reply_error(sx, id, code, msg, &rep)) == 0)
+        r = svc_send(fd, rep);
+    vpxi_sx_free(sx);
+    return r;
+}
 static size_t nroles;
 
 static void child_signals(void)

@@ -27,6 +27,11 @@ int registrar_main(const struct config *c);
 int hostagent_main(const struct config *c);
 int execsvc_main(const struct config *c);
 
+/* Replies (reply (id ID) (error CODE MESSAGE)) on a service connection and
+ * logs the refusal; MESSAGE is formatted. Returns svc_send's result. */
+int role_reply_error(int fd, const char *id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Starts the configured roles. -1 on failure (logged). */
 int roles_start(struct daemon *d);
 /* Reaps children after SIGCHLD and restarts the roles that died. */

@@ -54,18 +54,6 @@ static int64_t wall_now(void)
     return (int64_t)time(NULL);
 }
 
-static int reply_error(int fd, const char *id, int code, const char *msg)
-{
-    struct vpxi_sx *sx = vpxi_sx_new();
-    struct vpxi_sexp *rep;
-    int r = VPXI_ERR_NOMEM;
-
-    if (sx && (r = vpxi_msg_reply_error(sx, id, code, msg, &rep)) == 0)
-        r = svc_send(fd, rep);
-    vpxi_sx_free(sx);
-    return r;
-}
-
 /* Output buffer of one stream. */
 struct sink {
     int fd;
@@ -245,7 +233,7 @@ static void serve(struct execsvc *x, int fd, const uint8_t hit[16])
         goto done;
     }
     if (m.is_reply || strcmp(m.op, "exec") != 0) {
-        reply_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "this service only runs exec");
+        role_reply_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "this service only runs exec");
         goto done;
     }
     if ((r = vpxi_sexp_build(sx, &want, "(vpxi %s %s exec)", x->ov->name, x->hit_str)) != 0)
@@ -253,19 +241,20 @@ static void serve(struct execsvc *x, int fd, const uint8_t hit[16])
     if ((r = authz_request(sx, &m, hit, x->ov->aclfile, want, wall_now(), &valid, why,
                            sizeof(why))) != 0) {
         log_warn("exec refused to %s: %s", hs, why);
-        reply_error(fd, m.id, r, why);
+        role_reply_error(fd, m.id, r, "%s", why);
         goto done;
     }
     if ((r = strings(sx, vpxi_msg_get(&m, "argv"), argv, EXEC_ARGS_MAX, &nargv)) != 0 ||
         nargv == 0) {
-        reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT, "(argv PATH ARG...) with a path is required");
+        role_reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT,
+                         "(argv PATH ARG...) with a path is required");
         goto done;
     }
     if ((a = vpxi_msg_get(&m, "timeout")) != NULL) {
         uint64_t t;
         if (a->len != 2 || vpxi_sexp_get_u64(a->child->next, &t) != 0 || t == 0 ||
             t > x->c->exec.timeout) {
-            reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT, "timeout out of range");
+            role_reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT, "timeout out of range");
             goto done;
         }
         timeout = (unsigned)t;
@@ -306,7 +295,7 @@ static void serve(struct execsvc *x, int fd, const uint8_t hit[16])
         const uint8_t *ip = NULL;
         size_t il = 0;
         if (in && (in->len != 2 || !vpxi_sexp_is_atom(in->child->next))) {
-            reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT, "(stdin DATA) takes one atom");
+            role_reply_error(fd, m.id, VPXI_ERR_BAD_FORMAT, "(stdin DATA) takes one atom");
             goto done;
         }
         if (in) {
@@ -316,7 +305,7 @@ static void serve(struct execsvc *x, int fd, const uint8_t hit[16])
         log_info("exec for %s: %s (%zu argument%s)", hs, argv[0], nargv - 1, nargv == 2 ? "" : "s");
         if (run(x, argv, envp, ip, il, timeout, &out, &err, &status, why, sizeof(why)) != 0) {
             log_err("exec for %s failed: %s", hs, why);
-            reply_error(fd, m.id, VPXI_ERR_INTERNAL, why);
+            role_reply_error(fd, m.id, VPXI_ERR_INTERNAL, "%s", why);
             goto done;
         }
     }

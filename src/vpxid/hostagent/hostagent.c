@@ -179,27 +179,6 @@ static void node_destroy(struct hnode *n)
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-static int reply_err(int fd, const char *id, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int reply_err(int fd, const char *id, int code, const char *fmt, ...)
-{
-    struct vpxi_sx *sx = vpxi_sx_new();
-    struct vpxi_sexp *rep;
-    char msg[512];
-    va_list ap;
-    int r = VPXI_ERR_NOMEM;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_warn("request %s refused: %s", id, msg);
-    if (sx && (r = vpxi_msg_reply_error(sx, id, code, msg, &rep)) == 0)
-        r = svc_send(fd, rep);
-    vpxi_sx_free(sx);
-    return r;
-}
-
 static struct hnode *node_find(struct hostagent *ha, const char *vpxi, const char *name)
 {
     for (size_t i = 0; i < HA_NODES_MAX; i++)
@@ -394,8 +373,8 @@ static void op_create(struct hostagent *ha, int fd, const struct vpxi_msg *m, st
     if (get_name(m, "vpxi", vpxi, sizeof(vpxi)) != 0 || get_name(m, "node", name, sizeof(name)) ||
         vpxi_msg_get_str(m, "image", image, sizeof(image)) != 0 ||
         vpxi_msg_get_str(m, "resource", res, sizeof(res)) != 0 || !trust) {
-        reply_err(fd, m->id, VPXI_ERR_BAD_FORMAT,
-                  "create-node needs (vpxi) (node) (image) (resource) (trust)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
+                         "create-node needs (vpxi) (node) (image) (resource) (trust)");
         return;
     }
     /* resource ids are SITE-rN: the slot is N */
@@ -405,22 +384,22 @@ static void op_create(struct hostagent *ha, int fd, const struct vpxi_msg *m, st
         unsigned long v;
         if (!d || d == res || d[-1] != '-' || strncmp(res, ha->h->site, (size_t)(d - 1 - res)) ||
             (v = strtoul(d + 1, &end, 10), *end) || v >= ha->h->resources) {
-            reply_err(fd, m->id, VPXI_ERR_NOT_FOUND, "no resource %s on this host", res);
+            role_reply_error(fd, m->id, VPXI_ERR_NOT_FOUND, "no resource %s on this host", res);
             return;
         }
         slot = (unsigned)v;
     }
     if (ha->nodes[slot].used) {
-        reply_err(fd, m->id, VPXI_ERR_BAD_STATE, "resource %s is in use by %s/%s", res,
-                  ha->nodes[slot].vpxi, ha->nodes[slot].name);
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_STATE, "resource %s is in use by %s/%s", res,
+                         ha->nodes[slot].vpxi, ha->nodes[slot].name);
         return;
     }
     if (node_find(ha, vpxi, name)) {
-        reply_err(fd, m->id, VPXI_ERR_EXISTS, "node %s/%s exists", vpxi, name);
+        role_reply_error(fd, m->id, VPXI_ERR_EXISTS, "node %s/%s exists", vpxi, name);
         return;
     }
     if ((r = image_for(ha, image, imgpath, sizeof(imgpath), digest, why, sizeof(why))) != 0) {
-        reply_err(fd, m->id, r, "image %s refused: %s", image, why);
+        role_reply_error(fd, m->id, r, "image %s refused: %s", image, why);
         return;
     }
     n = &ha->nodes[slot];
@@ -550,8 +529,8 @@ fail:
             memset(n, 0, sizeof(*n));
         }
     }
-    reply_err(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "node %s/%s not created: %s", vpxi, name,
-              why[0] ? why : vpxi_strerror(r));
+    role_reply_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "node %s/%s not created: %s", vpxi, name,
+                     why[0] ? why : vpxi_strerror(r));
 }
 
 static void op_update(struct hostagent *ha, int fd, const struct vpxi_msg *m, struct vpxi_sx *sx)
@@ -563,32 +542,32 @@ static void op_update(struct hostagent *ha, int fd, const struct vpxi_msg *m, st
     int r;
 
     if (get_name(m, "vpxi", vpxi, sizeof(vpxi)) != 0 || get_name(m, "node", name, sizeof(name))) {
-        reply_err(fd, m->id, VPXI_ERR_BAD_FORMAT, "update-node needs (vpxi) (node)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "update-node needs (vpxi) (node)");
         return;
     }
     if ((n = node_find(ha, vpxi, name)) == NULL) {
-        reply_err(fd, m->id, VPXI_ERR_NOT_FOUND, "no node %s/%s", vpxi, name);
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_FOUND, "no node %s/%s", vpxi, name);
         return;
     }
     if (seq) {
         struct vpxi_seq *parsed;
         if ((r = vpxi_seq_parse(sx, seq, &parsed)) != 0) {
-            reply_err(fd, m->id, r, "chain: %s", vpxi_strerror(r));
+            role_reply_error(fd, m->id, r, "chain: %s", vpxi_strerror(r));
             return;
         }
         snprintf(path, sizeof(path), "%s/chain.seq", n->dir);
         if ((r = file_write_sexp(path, seq, VPXI_SEXP_ADVANCED, 0644)) != 0) {
-            reply_err(fd, m->id, VPXI_ERR_INTERNAL, "chain file: %s", strerror(-r));
+            role_reply_error(fd, m->id, VPXI_ERR_INTERNAL, "chain file: %s", strerror(-r));
             return;
         }
     }
     snprintf(path, sizeof(path), "%s/chain.seq", n->dir);
     if (seq && !vpxi_msg_get(m, "peer") && (r = add_chain_line(n)) != 0) {
-        reply_err(fd, m->id, r, "configuration: %s", vpxi_strerror(r));
+        role_reply_error(fd, m->id, r, "configuration: %s", vpxi_strerror(r));
         return;
     }
     if (vpxi_msg_get(m, "peer") && (r = write_node_conf(n, m, access(path, F_OK) == 0)) != 0) {
-        reply_err(fd, m->id, r, "peers: %s", vpxi_strerror(r));
+        role_reply_error(fd, m->id, r, "peers: %s", vpxi_strerror(r));
         return;
     }
     if (n->vpxid > 0)
@@ -608,7 +587,7 @@ static void op_destroy(struct hostagent *ha, int fd, const struct vpxi_msg *m, s
     unsigned count = 0;
 
     if (get_name(m, "vpxi", vpxi, sizeof(vpxi)) != 0) {
-        reply_err(fd, m->id, VPXI_ERR_BAD_FORMAT, "destroy-node needs (vpxi)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "destroy-node needs (vpxi)");
         return;
     }
     if (get_name(m, "node", name, sizeof(name)) == 0) {
@@ -678,7 +657,8 @@ static void serve(struct hostagent *ha, int fd, const uint8_t peer[16])
     } else if (m.is_reply) {
         log_warn("unexpected reply from %s", hs);
     } else if (!vpxi_memeq_ct(peer, ha->h->registrar, 16)) {
-        reply_err(fd, m.id, VPXI_ERR_NOT_AUTHORIZED, "%s is not this host agent's registrar", hs);
+        role_reply_error(fd, m.id, VPXI_ERR_NOT_AUTHORIZED, "%s is not this host agent's registrar",
+                         hs);
     } else if (!strcmp(m.op, "create-node")) {
         op_create(ha, fd, &m, sx);
     } else if (!strcmp(m.op, "update-node")) {
@@ -688,7 +668,7 @@ static void serve(struct hostagent *ha, int fd, const uint8_t peer[16])
     } else if (!strcmp(m.op, "status")) {
         op_status(ha, fd, &m, sx);
     } else {
-        reply_err(fd, m.id, VPXI_ERR_UNSUPPORTED, "unknown op '%s'", m.op);
+        role_reply_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "unknown op '%s'", m.op);
     }
     vpxi_sx_free(sx);
 }

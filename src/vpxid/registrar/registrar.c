@@ -51,27 +51,6 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static int send_error(int fd, const char *id, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int send_error(int fd, const char *id, int code, const char *fmt, ...)
-{
-    struct vpxi_sx *sx = vpxi_sx_new();
-    struct vpxi_sexp *rep;
-    char msg[512];
-    va_list ap;
-    int r = VPXI_ERR_NOMEM;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_warn("request %s refused: %s", id, msg);
-    if (sx && (r = vpxi_msg_reply_error(sx, id, code, msg, &rep)) == 0)
-        r = svc_send(fd, rep);
-    vpxi_sx_free(sx);
-    return r;
-}
-
 /* Signs a certificate from the registrar to subject, records it, and
  * returns the sequence (only once it is durable). */
 /* The subject is a key, or (renewal) the subject expression of an earlier
@@ -196,14 +175,14 @@ static void op_enroll(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     int r;
 
     if (key_of_request(m, hit, &k, sx, &u.pubkey, &u.pubkey_len) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
-                   "(public-key ...) missing or not the key of the requesting HIT");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                         "(public-key ...) missing or not the key of the requesting HIT");
         return;
     }
     vpxi_key_put(k);
     if (vpxi_msg_get_str(m, "name", name, sizeof(name)) != 0 || !name[0] ||
         vpxi_msg_get_str(m, "agreement", agreement, sizeof(agreement)) != 0 || !agreement[0]) {
-        send_error(
+        role_reply_error(
             fd, m->id, VPXI_ERR_BAD_FORMAT,
             "enroll needs (name NAME) and (agreement VERSION): the usage agreement accepted");
         return;
@@ -216,7 +195,7 @@ static void op_enroll(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     u.agreement = agreement;
     u.status = strcmp(rg->rc->approve, "auto") ? STORE_USER_PENDING : STORE_USER_APPROVED;
     if ((r = store_user_enroll(rg->db, &u)) != 0) {
-        send_error(fd, m->id, r, "enrolment refused: %s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "enrolment refused: %s", store_errmsg(rg->db));
         return;
     }
     vpxi_hit_to_str(hit, hs);
@@ -246,15 +225,16 @@ static void op_approve(struct registrar *rg, int fd, const struct vpxi_msg *m,
     int r;
 
     if (!is_admin(rg, hit)) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "only an administrator approves users");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                         "only an administrator approves users");
         return;
     }
     if (vpxi_msg_get_str(m, "hit", hs, sizeof(hs)) != 0 || vpxi_hit_from_str(hs, uh) != 0) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "approve needs (hit HIT)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "approve needs (hit HIT)");
         return;
     }
     if ((r = store_user_set_status(rg->db, uh, STORE_USER_APPROVED)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
@@ -272,13 +252,13 @@ static void op_register(struct registrar *rg, int fd, const struct vpxi_msg *m,
     int r;
 
     if (key_of_request(m, hit, &k, sx, &h.pubkey, &h.pubkey_len) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
-                   "(public-key ...) missing or not the key of the requesting HIT");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                         "(public-key ...) missing or not the key of the requesting HIT");
         return;
     }
     vpxi_key_put(k);
     if (vpxi_msg_get_str(m, "site", site, sizeof(site)) != 0 || !site[0]) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "register needs (site NAME)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "register needs (site NAME)");
         return;
     }
     if (vpxi_msg_get_str(m, "community", community, sizeof(community)) != 0)
@@ -289,7 +269,7 @@ static void op_register(struct registrar *rg, int fd, const struct vpxi_msg *m,
     h.site = site;
     h.community = community;
     if ((r = store_tx_begin(rg->db)) != 0 || (r = store_hostagent_upsert(rg->db, &h)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         store_tx_rollback(rg->db);
         return;
     }
@@ -304,7 +284,7 @@ static void op_register(struct registrar *rg, int fd, const struct vpxi_msg *m,
             vpxi_sexp_get_str(v->child->next, id, sizeof(id)) != 0 ||
             strncmp(id, site, strlen(site)) != 0) {
             store_tx_rollback(rg->db);
-            send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "resource ids are SITE-rN");
+            role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "resource ids are SITE-rN");
             return;
         }
         if ((cap = vpxi_sexp_find(e, "capacity")) != NULL) {
@@ -325,14 +305,14 @@ static void op_register(struct registrar *rg, int fd, const struct vpxi_msg *m,
         res.cert_len = 6;
         res.not_after = now_s() + 365 * 86400;
         if ((r = store_resource_register(rg->db, &res)) != 0) {
-            send_error(fd, m->id, r, "resource %s: %s", id, store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "resource %s: %s", id, store_errmsg(rg->db));
             store_tx_rollback(rg->db);
             return;
         }
         count++;
     }
     if ((r = store_tx_commit(rg->db)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     log_info("host agent of site %s registered %u resources", site, count);
@@ -406,6 +386,27 @@ static const char *link_name(enum vpxi_link_sec s)
     return s == VPXI_LINK_CLEAR ? "integrity" : vpxi_link_sec_name(s);
 }
 
+/* Asks a lending registrar to end its side of a VPXI (it destroys the
+ * nodes it made); failures are logged. */
+static void lender_end(struct registrar *rg, const uint8_t peer[16], const char *vpxi)
+{
+    struct vpxi_sx *sx = vpxi_sx_new();
+    struct vpxi_sexp *req, *x;
+    struct vpxi_msg rep;
+    char id[24], w[256];
+
+    if (!sx)
+        return;
+    svc_next_id(id);
+    if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
+        vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
+        vpxi_sexp_append(req, x);
+        if (call(rg, peer, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w)) != 0)
+            log_warn("%s: the lending registrar did not end its side: %s", vpxi, w);
+    }
+    vpxi_sx_free(sx);
+}
+
 /* Tears down what was created for a VPXI: nodes on their host agents. */
 static void teardown(struct registrar *rg, const char *vpxi)
 {
@@ -426,17 +427,8 @@ static void teardown(struct registrar *rg, const char *vpxi)
         for (size_t j = 0; j < i; j++)
             seen |= res[j].origin_registrar && res[i].origin_registrar &&
                     !memcmp(res[j].origin_registrar, res[i].origin_registrar, 16);
-        if (sx && !seen && !res[i].hostagent_hit && res[i].origin_registrar) {
-            /* borrowed: its lender destroys the nodes it made */
-            svc_next_id(id);
-            if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
-                vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
-                vpxi_sexp_append(req, x);
-                if (call(rg, res[i].origin_registrar, SVC_PORT_REGISTRAR, sx, req, &rep, why,
-                         sizeof(why)) != 0)
-                    log_warn("%s: lender of %s: end failed: %s", vpxi, res[i].id, why);
-            }
-        }
+        if (!seen && !res[i].hostagent_hit && res[i].origin_registrar)
+            lender_end(rg, res[i].origin_registrar, vpxi); /* it destroys what it made */
         if (!sx || seen || !res[i].hostagent_hit) {
             vpxi_sx_free(sx);
             continue;
@@ -692,12 +684,7 @@ static int borrow(struct registrar *rg, struct vpxi_sx *sx, const struct vpxi_sp
         for (size_t i = base; i < *nn; i++)
             vpxi_key_put(pn[i].key);
         *nn = base;
-        svc_next_id(id);
-        if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
-            vpxi_sexp_build(sx, &x, "(vpxi %s)", spec->name) == 0) {
-            vpxi_sexp_append(req, x);
-            (void)!call(rg, peer, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w));
-        }
+        lender_end(rg, peer, spec->name);
     }
     return VPXI_ERR_LIMIT;
 }
@@ -706,25 +693,13 @@ static int borrow(struct registrar *rg, struct vpxi_sx *sx, const struct vpxi_sp
 static void give_back(struct registrar *rg, const char *vpxi, const struct plan_node *pn, size_t nn)
 {
     for (size_t i = 0; i < nn; i++) {
-        struct vpxi_sx *sx;
-        struct vpxi_sexp *req, *x;
-        struct vpxi_msg rep;
-        char id[24], w[256];
         bool seen = false;
         if (!pn[i].lender)
             continue;
         for (size_t j = 0; j < i; j++)
             seen |= pn[j].lender && !memcmp(pn[j].lender, pn[i].lender, 16);
-        if (seen || (sx = vpxi_sx_new()) == NULL)
-            continue;
-        svc_next_id(id);
-        if (vpxi_msg_request(sx, id, "end-vpxi", &req) == 0 &&
-            vpxi_sexp_build(sx, &x, "(vpxi %s)", vpxi) == 0) {
-            vpxi_sexp_append(req, x);
-            if (call(rg, pn[i].lender, SVC_PORT_REGISTRAR, sx, req, &rep, w, sizeof(w)) != 0)
-                log_warn("%s: giving nodes back to a peer registrar: %s", vpxi, w);
-        }
-        vpxi_sx_free(sx);
+        if (!seen)
+            lender_end(rg, pn[i].lender, vpxi);
     }
 }
 
@@ -870,7 +845,7 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     int r;
 
     if ((r = store_user_get(rg->db, hit, &u)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "unknown user: enroll first");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "unknown user: enroll first");
         return;
     }
     r = u.status == STORE_USER_APPROVED ? 0 : VPXI_ERR_NOT_AUTHORIZED;
@@ -878,29 +853,30 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         r = vpxi_key_parse(u.pubkey, u.pubkey_len, &ukey);
     store_user_clear(&u);
     if (r != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "user not approved");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "user not approved");
         return;
     }
     if (!st || st->len != 2 || !vpxi_sexp_is_atom(st->child->next)) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "create-vpxi needs (spec TEXT)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "create-vpxi needs (spec TEXT)");
         goto out;
     }
     if ((r = vpxi_spec_parse((const char *)st->child->next->data, st->child->next->len, "spec",
                              now_s(), &spec, err, sizeof(err))) != 0) {
-        send_error(fd, m->id, r, "%s", err);
+        role_reply_error(fd, m->id, r, "%s", err);
         goto out;
     }
     if (spec->end - (spec->start > now_s() ? spec->start : now_s()) >
         (int64_t)rg->rc->max_duration) {
-        send_error(fd, m->id, VPXI_ERR_INVALID,
-                   "time window longer than this registrar allows (%u s)", rg->rc->max_duration);
+        role_reply_error(fd, m->id, VPXI_ERR_INVALID,
+                         "time window longer than this registrar allows (%u s)",
+                         rg->rc->max_duration);
         goto out;
     }
     if ((pn = vpxi_calloc(spec->total_nodes, sizeof(*pn))) == NULL ||
         (ids = vpxi_calloc(spec->total_nodes, sizeof(*ids))) == NULL ||
         (free_lists = vpxi_calloc(spec->ngroups, sizeof(*free_lists))) == NULL ||
         (free_n = vpxi_calloc(spec->ngroups, sizeof(*free_n))) == NULL) {
-        send_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
+        role_reply_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
         goto out;
     }
     /* select resources: group by group, best fit, never the same one twice */
@@ -914,7 +890,7 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         };
         size_t got = 0;
         if ((r = store_resource_find_free(rg->db, &f, &free_lists[g], &free_n[g])) != 0) {
-            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
             goto out;
         }
         for (size_t k = 0; k < free_n[g] && got < gr->count; k++) {
@@ -933,9 +909,9 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         if (got < gr->count && (rg->rc->npeers == 0 || borrow(rg, sx, spec, gr, (unsigned)got, pn,
                                                               &nn, ids, why, sizeof(why)) != 0)) {
             give_back(rg, spec->name, pn, nn);
-            send_error(fd, m->id, VPXI_ERR_LIMIT,
-                       "group %s: %u nodes wanted at site %s, %zu free resources match%s%s",
-                       gr->name, gr->count, gr->site, got, why[0] ? "; " : "", why);
+            role_reply_error(fd, m->id, VPXI_ERR_LIMIT,
+                             "group %s: %u nodes wanted at site %s, %zu free resources match%s%s",
+                             gr->name, gr->count, gr->site, got, why[0] ? "; " : "", why);
             goto out;
         }
     }
@@ -955,7 +931,7 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         }
         if ((r = store_tx_begin(rg->db)) != 0 ||
             (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
-            send_error(fd, m->id, r, "cannot allocate: %s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "cannot allocate: %s", store_errmsg(rg->db));
             store_tx_rollback(rg->db);
             give_back(rg, spec->name, pn, nn);
             goto out;
@@ -970,13 +946,13 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
                                      .image = pn[i].g->image,
                                      .state = STORE_NODE_PENDING };
             if ((r = store_node_add(rg->db, &nd)) != 0) {
-                send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+                role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
                 store_tx_rollback(rg->db);
                 goto out;
             }
         }
         if ((r = store_tx_commit(rg->db)) != 0) {
-            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
             goto out;
         }
         created = true;
@@ -1011,8 +987,8 @@ failed:
     teardown(rg, spec->name);
     if (created && store_vpxi_set_state(rg->db, spec->name, STORE_VPXI_FAILED, why) != 0)
         log_err("VPXI %s: %s", spec->name, store_errmsg(rg->db));
-    send_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "VPXI %s not created (rolled back): %s",
-               spec->name, why);
+    role_reply_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "VPXI %s not created (rolled back): %s",
+                     spec->name, why);
 out:
     for (size_t i = 0; pn && i < nn; i++)
         vpxi_key_put(pn[i].key);
@@ -1077,11 +1053,11 @@ static void op_end(struct registrar *rg, int fd, const struct vpxi_msg *m, const
     int r;
 
     if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "end-vpxi needs (vpxi NAME)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "end-vpxi needs (vpxi NAME)");
         return;
     }
     if ((r = owner_check(rg, name, hit, true)) != 0) {
-        send_error(fd, m->id, r, "%s: only its owner ends a VPXI", name);
+        role_reply_error(fd, m->id, r, "%s: only its owner ends a VPXI", name);
         return;
     }
     end_vpxi(rg, name, "ended by its owner");
@@ -1110,45 +1086,45 @@ static void op_add_user(struct registrar *rg, int fd, const struct vpxi_msg *m,
 
     if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0 || !un ||
         (kn = vpxi_sexp_find(un, "public-key")) == NULL) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
-                   "add-user needs (vpxi NAME) (user (public-key ...))");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
+                         "add-user needs (vpxi NAME) (user (public-key ...))");
         return;
     }
     if ((r = owner_check(rg, name, hit, true)) != 0) {
-        send_error(fd, m->id, r, "%s: only its owner adds users", name);
+        role_reply_error(fd, m->id, r, "%s: only its owner adds users", name);
         return;
     }
     if ((r = vpxi_key_from_sexp(kn, &u2)) != 0 || (r = vpxi_hit_from_key(u2, h2)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_BAD_KEY, "the new user's key: %s", vpxi_strerror(r));
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_KEY, "the new user's key: %s", vpxi_strerror(r));
         goto out;
     }
     vpxi_hit_to_str(h2, hs);
     if ((r = store_user_get(rg->db, h2, &nu)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s is not an enrolled user", hs);
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s is not an enrolled user", hs);
         goto out;
     }
     r = nu.status == STORE_USER_APPROVED ? 0 : VPXI_ERR_NOT_AUTHORIZED;
     store_user_clear(&nu);
     if (r != 0) {
-        send_error(fd, m->id, r, "%s is not approved", hs);
+        role_reply_error(fd, m->id, r, "%s is not approved", hs);
         goto out;
     }
     if ((r = store_user_get(rg->db, hit, &ou)) != 0 ||
         (r = vpxi_key_parse(ou.pubkey, ou.pubkey_len, &owner)) != 0) {
         if (r == 0)
             store_user_clear(&ou);
-        send_error(fd, m->id, VPXI_ERR_INTERNAL, "owner record unreadable");
+        role_reply_error(fd, m->id, VPXI_ERR_INTERNAL, "owner record unreadable");
         goto out;
     }
     store_user_clear(&ou);
     if ((r = store_vpxi_get(rg->db, name, &v)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         goto out;
     }
     r = store_member_add(rg->db, name, h2, STORE_MEMBER_USER);
     if (r != 0 && r != VPXI_ERR_EXISTS) {
         store_vpxi_clear(&v);
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         goto out;
     }
     r = vpxi_sexp_build(sx, &tag, "(vpxi %s (*) (* set member exec))", name);
@@ -1156,7 +1132,7 @@ static void op_add_user(struct registrar *rg, int fd, const struct vpxi_msg *m,
         r = issue(rg, sx, name, owner, tag, true, now_s() - REG_CLOCK_SKEW_S, v.not_after, &seq);
     store_vpxi_clear(&v);
     if (r != 0) {
-        send_error(fd, m->id, r, "delegation certificate: %s", vpxi_strerror(r));
+        role_reply_error(fd, m->id, r, "delegation certificate: %s", vpxi_strerror(r));
         goto out;
     }
     log_info("VPXI %s: user %s added by its owner", name, hs);
@@ -1177,15 +1153,15 @@ static void op_show(struct registrar *rg, int fd, const struct vpxi_msg *m, cons
     int r;
 
     if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "show needs (vpxi NAME)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "show needs (vpxi NAME)");
         return;
     }
     if ((r = owner_check(rg, name, hit, false)) != 0) {
-        send_error(fd, m->id, r, "%s: not a member", name);
+        role_reply_error(fd, m->id, r, "%s: not a member", name);
         return;
     }
     if ((r = vpxi_msg_reply_ok(sx, m->id, &rep)) != 0 || (r = describe(rg, sx, name, &desc)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     vpxi_sexp_append(rep, desc);
@@ -1201,7 +1177,7 @@ static void op_list(struct registrar *rg, int fd, const struct vpxi_msg *m, cons
     int r;
 
     if ((r = store_vpxi_list_for_user(rg->db, hit, &v, &n)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0) {
@@ -1235,11 +1211,11 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     int r;
 
     if (peer_index(rg, hit) < 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "borrow is for peer registrars only");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "borrow is for peer registrars only");
         return;
     }
     if (key_of_request(m, hit, &r1, sx, &kc, &kl) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "(public-key) is not the requester's");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "(public-key) is not the requester's");
         return;
     }
 #define FIELD(list, name, dst)                                                                     \
@@ -1254,9 +1230,10 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
             !FIELD(gn, "name", g.name) || !FIELD(gn, "site", g.site) ||
             !FIELD(gn, "role", g.role) || !FIELD(gn, "image", g.image) || !FIELD(gn, "cpu", cpu) ||
             !FIELD(gn, "memory", mem)) {
-            send_error(fd, m->id, VPXI_ERR_BAD_FORMAT,
-                       "borrow needs (vpxi) (valid) (group (name) (site) (role) (image) (cpu) "
-                       "(memory)) (node NAME)...");
+            role_reply_error(
+                fd, m->id, VPXI_ERR_BAD_FORMAT,
+                "borrow needs (vpxi) (valid) (group (name) (site) (role) (image) (cpu) "
+                "(memory)) (node NAME)...");
             goto out;
         }
         g.cpu_milli = (unsigned)strtoul(cpu, NULL, 10);
@@ -1267,7 +1244,7 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
     for (const struct vpxi_sexp *e = m->root->child; e; e = e->next)
         want += vpxi_sexp_head_is(e, "node");
     if (want == 0 || want > VPXI_SPEC_COUNT_MAX || fs.end <= now_s()) {
-        send_error(fd, m->id, VPXI_ERR_INVALID, "bad node count or time window");
+        role_reply_error(fd, m->id, VPXI_ERR_INVALID, "bad node count or time window");
         goto out;
     }
     g.count = (unsigned)want;
@@ -1276,13 +1253,13 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
                                              .min_cpu_milli = g.cpu_milli,
                                              .min_memory_mb = g.memory_mb };
         if ((r = store_resource_find_free(rg->db, &flt, &fl, &nfree)) != 0) {
-            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
             goto out;
         }
     }
     if ((pn = vpxi_calloc(want, sizeof(*pn))) == NULL ||
         (ids = vpxi_calloc(want, sizeof(*ids))) == NULL) {
-        send_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
+        role_reply_error(fd, m->id, VPXI_ERR_NOMEM, "out of memory");
         goto out;
     }
     for (const struct vpxi_sexp *e = m->root->child; e && nn < want; e = e->next) {
@@ -1303,8 +1280,8 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         }
     }
     if (nn < want) {
-        send_error(fd, m->id, VPXI_ERR_LIMIT, "only %zu of %zu resources free at site %s", nn, want,
-                   g.site);
+        role_reply_error(fd, m->id, VPXI_ERR_LIMIT, "only %zu of %zu resources free at site %s", nn,
+                         want, g.site);
         goto out;
     }
     {
@@ -1314,7 +1291,7 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         v.spec = "";
         if ((r = store_tx_begin(rg->db)) != 0 ||
             (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
-            send_error(fd, m->id, r, "cannot lend: %s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "cannot lend: %s", store_errmsg(rg->db));
             store_tx_rollback(rg->db);
             goto out;
         }
@@ -1328,13 +1305,13 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
                                      .image = g.image,
                                      .state = STORE_NODE_PENDING };
             if ((r = store_node_add(rg->db, &nd)) != 0) {
-                send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+                role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
                 store_tx_rollback(rg->db);
                 goto out;
             }
         }
         if ((r = store_tx_commit(rg->db)) != 0) {
-            send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
             goto out;
         }
         created = true;
@@ -1380,7 +1357,7 @@ failed:
     teardown(rg, fs.name);
     if (created && store_vpxi_set_state(rg->db, fs.name, STORE_VPXI_FAILED, why) != 0)
         log_err("VPXI %s: %s", fs.name, store_errmsg(rg->db));
-    send_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "nodes not lent: %s", why);
+    role_reply_error(fd, m->id, r ? r : VPXI_ERR_INTERNAL, "nodes not lent: %s", why);
 out:
     for (size_t i = 0; pn && i < nn; i++)
         vpxi_key_put(pn[i].key);
@@ -1403,15 +1380,15 @@ static void op_update_lent(struct registrar *rg, int fd, const struct vpxi_msg *
 
     if (vpxi_msg_get_str(m, "vpxi", vpxi, sizeof(vpxi)) != 0 ||
         vpxi_msg_get_str(m, "node", node, sizeof(node)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "update-lent needs (vpxi) (node)");
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "update-lent needs (vpxi) (node)");
         return;
     }
     if (peer_index(rg, hit) < 0 || (r = owner_check(rg, vpxi, hit, true)) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s was not lent to you", vpxi);
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "%s was not lent to you", vpxi);
         return;
     }
     if ((r = store_node_get(rg->db, vpxi, node, &nd)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     r = store_resource_get(rg->db, nd.resource, &res);
@@ -1419,7 +1396,7 @@ static void op_update_lent(struct registrar *rg, int fd, const struct vpxi_msg *
     if (r != 0 || !res.hostagent_hit) {
         if (r == 0)
             store_resource_clear(&res);
-        send_error(fd, m->id, VPXI_ERR_NOT_FOUND, "node %s has no host agent here", node);
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_FOUND, "node %s has no host agent here", node);
         return;
     }
     svc_next_id(id);
@@ -1431,7 +1408,7 @@ static void op_update_lent(struct registrar *rg, int fd, const struct vpxi_msg *
     }
     store_resource_clear(&res);
     if (r != 0) {
-        send_error(fd, m->id, r, "host agent: %s", w);
+        role_reply_error(fd, m->id, r, "host agent: %s", w);
         return;
     }
     if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
@@ -1452,8 +1429,8 @@ static void op_offer(struct registrar *rg, int fd, const struct vpxi_msg *m, con
     int r;
 
     if (peer_index(rg, hit) < 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
-                   "offers are taken from peer registrars only");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                         "offers are taken from peer registrars only");
         return;
     }
     if (!seqn || (r = vpxi_seq_parse(sx, seqn, &seq)) != 0 || seq->ncerts != 1 ||
@@ -1463,7 +1440,8 @@ static void op_offer(struct registrar *rg, int fd, const struct vpxi_msg *m, con
         (r = vpxi_hit_from_key(ik, ih)) != 0 || !vpxi_memeq_ct(ih, hit, 16) ||
         !vpxi_sexp_head_is(seq->certs[0]->tag, "registrar") ||
         (r = vpxi_validity_check(&seq->certs[0]->valid, now_s())) != 0) {
-        send_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED, "offer refused: not a valid, signed offer");
+        role_reply_error(fd, m->id, VPXI_ERR_NOT_AUTHORIZED,
+                         "offer refused: not a valid, signed offer");
         return;
     }
     memcpy(o.peer_hit, hit, 16);
@@ -1471,7 +1449,7 @@ static void op_offer(struct registrar *rg, int fd, const struct vpxi_msg *m, con
         return;
     o.not_after = seq->certs[0]->valid.not_after;
     if ((r = store_offer_put(rg->db, &o)) != 0) {
-        send_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
     }
     if (vpxi_msg_reply_ok(sx, m->id, &rep) == 0)
@@ -1744,7 +1722,7 @@ static void serve(struct registrar *rg, int fd, const uint8_t peer[16])
     else if (!strcmp(m.op, "list"))
         op_list(rg, fd, &m, peer, sx);
     else
-        send_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "unknown op '%s'", m.op);
+        role_reply_error(fd, m.id, VPXI_ERR_UNSUPPORTED, "unknown op '%s'", m.op);
     vpxi_sx_free(sx);
 }
 
