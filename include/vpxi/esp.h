@@ -29,6 +29,11 @@ enum vpxi_esp_suite {
     VPXI_ESP_NULL_SHA256 = 7,
     VPXI_ESP_AES128CBC_SHA256 = 8,
     VPXI_ESP_AES128GCM16 = 13,
+    /* "clear": ESP framing (SPI, sequence number, anti-replay) with neither
+     * encryption nor ICV, for links a VPXI specification declares clear
+     * (inside one trusted site). Not an RFC 7402 suite: a private-use ID that
+     * only vpxi peers offer, and only on such links (docs/hip.md). */
+    VPXI_ESP_CLEAR = 0xff01,
 };
 
 enum vpxi_esp_limits {

@@ -101,6 +101,7 @@ struct suite {
     size_t enc_key_len, auth_key_len;
     size_t iv_len;                /* IV bytes on the wire */
     size_t align;                 /* ct is a multiple of this */
+    size_t icv_len;               /* ICV bytes after ct */
     const char *ts_enc, *ts_auth; /* tshark esp_sa names */
     int (*init)(struct xform *x, const struct vpxi_esp_keys *k, bool outbound);
     int (*seal)(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq);
@@ -282,6 +283,7 @@ static const struct suite suites[] = {
         .name = "null-sha256",
         .auth_key_len = ESP_HMAC_KEY_LEN,
         .align = ESP_ALIGN,
+        .icv_len = ESP_ICV_LEN,
         .ts_enc = "NULL",
         .ts_auth = "HMAC-SHA-256-128 [RFC4868]",
         .init = null_init,
@@ -294,6 +296,7 @@ static const struct suite suites[] = {
         .auth_key_len = ESP_HMAC_KEY_LEN,
         .iv_len = ESP_CBC_IV_LEN,
         .align = VPXI_AES_BLOCK_LEN,
+        .icv_len = ESP_ICV_LEN,
         .ts_enc = "AES-CBC [RFC3602]",
         .ts_auth = "HMAC-SHA-256-128 [RFC4868]",
         .init = cbc_init,
@@ -305,6 +308,7 @@ static const struct suite suites[] = {
         .enc_key_len = ESP_GCM_KEY_LEN + ESP_GCM_SALT_LEN,
         .iv_len = ESP_GCM_IV_LEN,
         .align = ESP_ALIGN,
+        .icv_len = ESP_ICV_LEN,
         .ts_enc = "AES-GCM with 16 octet ICV [RFC4106]",
         .ts_auth = "NULL",
         .init = gcm_init,
@@ -313,8 +317,32 @@ static const struct suite suites[] = {
     },
 };
 
+/* clear: no key, nothing to compute (the framing is the caller's) */
+static int clear_init(struct xform *x, const struct vpxi_esp_keys *k, bool outbound)
+{
+    return 0;
+}
+
+static int clear_pass(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
+{
+    return 0;
+}
+
+static const struct suite clear_suite = {
+    .name = "clear",
+    .align = ESP_ALIGN,
+    .icv_len = 0,
+    .ts_enc = "NULL",
+    .ts_auth = "NULL",
+    .init = clear_init,
+    .seal = clear_pass,
+    .open = clear_pass,
+};
+
 static const struct suite *suite_of(unsigned id)
 {
+    if (id == VPXI_ESP_CLEAR)
+        return &clear_suite;
     if (id >= sizeof(suites) / sizeof(suites[0]) || !suites[id].name)
         return NULL;
     return &suites[id];
@@ -350,7 +378,7 @@ static size_t pad_len(const struct suite *s, size_t len)
 
 static size_t overhead(const struct suite *s, size_t len)
 {
-    return VPXI_ESP_HDR_LEN + s->iv_len + pad_len(s, len) + ESP_TRAILER_LEN + ESP_ICV_LEN;
+    return VPXI_ESP_HDR_LEN + s->iv_len + pad_len(s, len) + ESP_TRAILER_LEN + s->icv_len;
 }
 
 size_t vpxi_esp_overhead(unsigned suite, size_t len)
@@ -491,7 +519,7 @@ int vpxi_esp_seal(struct vpxi_esp_out *sa, uint8_t next_header, const uint8_t *i
         return VPXI_ERR_TOO_LARGE;
     pad = pad_len(s, len);
     ctlen = len + pad + ESP_TRAILER_LEN;
-    total = off + ctlen + ESP_ICV_LEN;
+    total = off + ctlen + s->icv_len;
     if (cap < total)
         return VPXI_ERR_TOO_LARGE;
     /* hard limits: bytes <= hard_bytes always holds, so no overflow */
@@ -600,11 +628,11 @@ static int precheck(struct vpxi_esp_in *sa, const uint8_t *pkt, size_t len, size
 
     *ctlen = 0;
     *seq = 0;
-    if (len < off + ESP_TRAILER_LEN + ESP_ICV_LEN) {
+    if (len < off + ESP_TRAILER_LEN + sa->s->icv_len) {
         *drop = &sa->stats.drop_truncated;
         return VPXI_ERR_TRUNCATED;
     }
-    *ctlen = len - off - ESP_ICV_LEN;
+    *ctlen = len - off - sa->s->icv_len;
     if (*ctlen % sa->s->align) {
         *drop = &sa->stats.drop_padding;
         return VPXI_ERR_BAD_FORMAT;

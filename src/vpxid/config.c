@@ -121,7 +121,7 @@ static const struct keyword keywords[] = {
     { "ipv4", S_PEER, K_IPV4, P(ipv4), 0, P(has_ipv4), 0, 0, NULL,
       "overlay IPv4 address of the peer" },
     { "link", S_PEER, K_LINK, P(link), 0, -1, 0, 0, "encrypt",
-      "link security: encrypt, integrity or clear" },
+      "link security: encrypt, integrity or clear (no protection: one trusted site only)" },
 
     { "overlay", S_REGISTRAR, K_STR, R(overlay), CFG_NAME_MAX, -1, 0, 0, NULL,
       "overlay whose HIT the registrar listens on (default: the first)" },
@@ -192,6 +192,7 @@ static const struct names esp_names[] = {
     { "aes128-gcm16", VPXI_ESP_AES128GCM16 },
     { "aes128-cbc-sha256", VPXI_ESP_AES128CBC_SHA256 },
     { "null-sha256", VPXI_ESP_NULL_SHA256 },
+    { "clear", VPXI_ESP_CLEAR },
     { NULL, 0 },
 };
 static const struct names dh_names[] = {
@@ -859,11 +860,6 @@ static int validate(struct parser *p)
                     o->peers[m].ipv4.s_addr == pe->ipv4.s_addr)
                     return fail(p, "[peer %s %s]: ipv4 already used by peer %s", o->name, pe->name,
                                 o->peers[m].name);
-            if (!strcmp(pe->link, "clear"))
-                return fail(p,
-                            "[peer %s %s]: link clear is not available on the overlay "
-                            "(it needs both ends in one trusted site; use integrity)",
-                            o->name, pe->name);
         }
     }
     return validate_roles(p);

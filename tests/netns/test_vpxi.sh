@@ -148,7 +148,8 @@ ok grep -q "rolled back" "$NN_DIR/rb.out"
 ok nn_wait 10 sh -c "[ -z \"\$(ls -A '$NN_DIR/nodes2/rb' 2>/dev/null)\" ]"
 eq "$(ip netns list | grep -c "^vx-$SITE_A-")" 0 "site A nodes of the failed VPXI destroyed"
 
-# --- a VPXI of 4 nodes over both sites
+# --- a VPXI of 5 nodes over both sites: clear between the ga nodes,
+# integrity between ga and gc (both at site A), encrypted between the sites
 cat >"$NN_DIR/t1.vpxi" <<EOS
 [vpxi t1]
 duration = 1h
@@ -162,14 +163,20 @@ image = busybox
 count = 2
 site = $SITE_B
 image = busybox
+[group gc]
+count = 1
+site = $SITE_A
+image = busybox
 [link ga ga]
+security = clear
+[link $SITE_A $SITE_A]
 security = integrity
 [link $SITE_A $SITE_B]
 security = encrypt
 EOS
 ok u1 up "$NN_DIR/t1.vpxi"
 u1 --json show t1 >"$NN_DIR/t1.json"
-eq "$(jq '.node | length' "$NN_DIR/t1.json")" 4 "4 nodes"
+eq "$(jq '.node | length' "$NN_DIR/t1.json")" 5 "5 nodes"
 eq "$(jq -r '.state' "$NN_DIR/t1.json")" active "VPXI active"
 ok u1 ls
 
@@ -194,20 +201,26 @@ ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_ga2 10512 </dev/null"
 # per-link transforms (status of ga-1's own vpxid on host A)
 sock=$(ls "$NN_DIR"/nodes2/t1/ga-1/vpxid.sock)
 st() { VPXI_SOCKET="$sock" vpxi --json status; }
-eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
+hit_gc1=$(jq -r '.node[] | select(.name=="gc-1") | .hit' "$NN_DIR/t1.json")
+ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_gc1 10512 </dev/null"
+eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" clear "clear between the ga nodes"
+eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
 # on the wire (site A's bridge): an integrity-only link carries readable
 # payload, an encrypted one does not
 if command -v tcpdump >/dev/null; then
     u1 exec ga-2 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
+    u1 exec gc-1 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
     nq 2 tcpdump -i vxbr0 -U -w "$NN_DIR/wire.pcap" udp port 10500 >/dev/null 2>&1 &
     tcpd=$!
     NN_PIDS+=($tcpd)
     sleep 1
-    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
+    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-CLEAR | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
+    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_gc1 5001" >/dev/null 2>&1
     u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/dev/null 2>&1
     sleep 1
     kill "$tcpd"; wait "$tcpd" 2>/dev/null
+    ok grep -aq VPXI-MARK-CLEAR "$NN_DIR/wire.pcap"
     ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
     nok grep -aq VPXI-MARK-ENCRYPTED "$NN_DIR/wire.pcap"
     ok test "$(stat -c %s "$NN_DIR/wire.pcap")" -gt 1000   # the encrypted one was captured too

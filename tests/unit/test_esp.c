@@ -1313,6 +1313,44 @@ static void test_no_esn(void)
     }
 }
 
+/* clear (private suite 0xff01): ESP framing without encryption or ICV. */
+static void test_clear(void)
+{
+    static uint8_t inner[2048], buf[2048 + 64], copy[2048 + 64];
+    struct vpxi_esp_keys k = { 0 };
+    struct vpxi_esp_out *o;
+    struct vpxi_esp_in *in;
+    uint8_t *p, nh;
+    size_t n, plen;
+
+    CHECK(vpxi_esp_suite_supported(VPXI_ESP_CLEAR));
+    CHECK_STR(vpxi_esp_suite_name(VPXI_ESP_CLEAR), "clear");
+    CHECK_EQ(vpxi_esp_enc_key_len(VPXI_ESP_CLEAR), 0);
+    CHECK_EQ(vpxi_esp_auth_key_len(VPXI_ESP_CLEAR), 0);
+    CHECK_OK(vpxi_esp_out_new(VPXI_ESP_CLEAR, SPI, &k, &o));
+    CHECK_OK(vpxi_esp_in_new(VPXI_ESP_CLEAR, SPI, &k, &in));
+    fill(inner, sizeof(inner));
+    for (size_t len = 0; len <= 1500; len += len < 64 ? 1 : 97) {
+        CHECK_OK(vpxi_esp_seal(o, 4, inner, len, buf, sizeof(buf), &n));
+        /* header, the payload as is, padding to 4, Pad Length, Next Header; no ICV */
+        CHECK_EQ(n, VPXI_ESP_HDR_LEN + len + (4 - (len + 2) % 4) % 4 + 2);
+        CHECK_EQ(n, len + vpxi_esp_overhead(VPXI_ESP_CLEAR, len));
+        CHECK(memcmp(buf + VPXI_ESP_HDR_LEN, inner, len) == 0);
+        memcpy(copy, buf, n);
+        CHECK_OK(vpxi_esp_open(in, buf, n, &p, &plen, &nh));
+        CHECK_EQ(plen, len);
+        CHECK(memcmp(p, inner, len) == 0);
+        CHECK_EQ(nh, 4);
+        /* a replayed packet is still refused */
+        CHECK_ERR(vpxi_esp_open(in, copy, n, &p, &plen, &nh), VPXI_ERR_REPLAY);
+    }
+    /* shorter than header + trailer */
+    CHECK_OK(vpxi_esp_seal(o, 4, inner, 0, buf, sizeof(buf), &n));
+    CHECK_ERR(vpxi_esp_open(in, buf, VPXI_ESP_HDR_LEN + 1, &p, &plen, &nh), VPXI_ERR_TRUNCATED);
+    vpxi_esp_out_free(o);
+    vpxi_esp_in_free(in);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--emit-vectors") == 0)
@@ -1338,5 +1376,6 @@ int main(int argc, char **argv)
     RUN(test_cbc_ivs);
     RUN(test_alloc_failures);
     RUN(test_no_esn);
+    RUN(test_clear);
     T_DONE();
 }

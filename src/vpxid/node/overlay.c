@@ -943,6 +943,10 @@ static void hip_config(const struct cfg_overlay *c, struct vpxi_hip_config *hc)
         if (!have)
             hc->esp_suites[hc->n_esp_suites++] = VPXI_ESP_NULL_SHA256;
     }
+    /* and clear, for links a VPXI specification declares clear (only peers
+     * configured with link = clear accept it) */
+    if (hc->n_esp_suites < VPXI_HIP_LIST_MAX)
+        hc->esp_suites[hc->n_esp_suites++] = VPXI_ESP_CLEAR;
     hc->puzzle_k = c->puzzle_k;
 }
 
@@ -954,6 +958,9 @@ static void link_policy(struct peer *p, const struct cfg_peer *cp)
         p->nesp = cp->nesp;
     } else if (!strcmp(p->link, "integrity")) {
         p->esp[0] = VPXI_ESP_NULL_SHA256;
+        p->nesp = 1;
+    } else if (!strcmp(p->link, "clear")) {
+        p->esp[0] = VPXI_ESP_CLEAR;
         p->nesp = 1;
     } else {
         p->esp[0] = VPXI_ESP_AES128GCM16;

@@ -379,13 +379,6 @@ static enum vpxi_link_sec link_between(const struct vpxi_spec *s, const struct p
     return vpxi_spec_link_sec(s, a->g->name, b->g->name, 0, 0);
 }
 
-/* clear links are carried as integrity: the data plane has no unprotected
- * mode yet (docs/registrar.md) */
-static const char *link_name(enum vpxi_link_sec s)
-{
-    return s == VPXI_LINK_CLEAR ? "integrity" : vpxi_link_sec_name(s);
-}
-
 /* Asks a lending registrar to end its side of a VPXI (it destroys the
  * nodes it made); failures are logged. */
 static void lender_end(struct registrar *rg, const uint8_t peer[16], const char *vpxi)
@@ -751,9 +744,9 @@ static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, str
                 continue;
             vpxi_hit_to_str(pn[j].hit, hs);
             snprintf(ul, sizeof(ul), "%s:10500", pn[j].underlay);
-            if ((r = vpxi_sexp_build(sx, &x, "(peer (name %s) (hit %s) (underlay %s) (link %s))",
-                                     pn[j].name, hs, ul,
-                                     link_name(link_between(spec, &pn[i], &pn[j])))) != 0) {
+            if ((r = vpxi_sexp_build(
+                     sx, &x, "(peer (name %s) (hit %s) (underlay %s) (link %s))", pn[j].name, hs,
+                     ul, vpxi_link_sec_name(link_between(spec, &pn[i], &pn[j])))) != 0) {
                 vpxi_sx_free(sx);
                 return r;
             }
