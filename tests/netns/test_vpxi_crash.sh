@@ -8,7 +8,8 @@
 # durable issuance by the registrar each time) while the registrar role is
 # killed four times; vpxid restarts it. Then `vpxid --check-database` must
 # find the database consistent, and count at least one issued certificate
-# per certificate handed out.
+# per certificate handed out. Then the host agent is killed: restarted, it
+# destroys the node it left behind.
 . "$(dirname "$0")/lib.sh"
 nn_require_root
 nn_require vpxid vpxi jq
@@ -65,4 +66,14 @@ issued=$(awk '$1 == "vpxi" && $2 == "c" { print $5 }' "$NN_DIR/check.out")
 ok test "${issued:-0}" -ge $((handed + 2))
 ok alice down c
 ok vpxid --check-database "$NN_DIR/reg.db"
+
+# a host agent killed with SIGKILL: restarted, it destroys the nodes it left
+sed 's/\[vpxi c\]/[vpxi d]/' "$NN_DIR/c.vpxi" >"$NN_DIR/d.vpxi"
+ok alice up "$NN_DIR/d.vpxi"
+eq "$(ip netns list | grep -c "^vx-$SA-")" 1 "one node running"
+hpid=$(grep -o 'role hostagent started (pid [0-9]*)' "$NN_DIR/d2.log" | tail -1 | grep -o '[0-9]*')
+ok kill -KILL "$hpid"
+ok nn_wait 15 grep -q "leftover node d/g-1 from an earlier run destroyed" "$NN_DIR/d2.log"
+eq "$(ip netns list | grep -c "^vx-$SA-")" 0 "the leftover node is gone"
+eq "$(ls "$NN_DIR/nodes" 2>/dev/null | wc -l)" 0 "and its state"
 nn_done

@@ -748,6 +748,49 @@ static int64_t refresh_catalogs(struct hostagent *ha)
     return vpxi_provider_next_refresh(ha->provider, now);
 }
 
+/* Nodes left by a host agent that died without tearing them down: their
+ * daemons and namespaces are destroyed, their state removed (the registrar
+ * sees them gone at its next renewal). */
+static void sweep_leftovers(struct hostagent *ha)
+{
+    DIR *top = opendir(ha->h->statedir), *sub;
+    struct dirent *v, *n;
+    char path[CFG_PATH_MAX + 160], err[256];
+
+    if (!top)
+        return;
+    while ((v = readdir(top)) != NULL) {
+        if (v->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", ha->h->statedir, v->d_name) >=
+                (int)sizeof(path) ||
+            (sub = opendir(path)) == NULL)
+            continue;
+        while ((n = readdir(sub)) != NULL) {
+            struct vnode vn;
+            if (n->d_name[0] == '.')
+                continue;
+            if (snprintf(path, sizeof(path), "%s/%s/%s/vnode", ha->h->statedir, v->d_name,
+                         n->d_name) >= (int)sizeof(path) ||
+                vnode_load(path, &vn) != 0)
+                continue;
+            if (vnode_destroy(&vn, NULL, 0, err, sizeof(err)) != 0)
+                log_err("leftover node %s/%s: %s", v->d_name, n->d_name, err);
+            else
+                log_warn("leftover node %s/%s from an earlier run destroyed", v->d_name, n->d_name);
+            path[strlen(path) - strlen("/vnode")] = 0;
+            {
+                char *rm[] = { "/bin/rm", "-rf", "--", path, NULL };
+                (void)run(rm);
+            }
+        }
+        closedir(sub);
+        if (snprintf(path, sizeof(path), "%s/%s", ha->h->statedir, v->d_name) < (int)sizeof(path))
+            (void)rmdir(path);
+    }
+    closedir(top);
+}
+
 int hostagent_main(const struct config *c)
 {
     static struct hostagent ha;
@@ -781,6 +824,7 @@ int hostagent_main(const struct config *c)
         log_err("statedir %s: %s", ha.h->statedir, strerror(-r));
         return 1;
     }
+    sweep_leftovers(&ha);
     if (setup_bridge(&ha) != 0)
         return 1;
     if ((lfd = svc_listen(ha.ov->tun, SVC_PORT_HOSTAGENT)) < 0) {
