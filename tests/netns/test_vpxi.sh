@@ -234,6 +234,15 @@ ok sh -c "vpxi sexp -s canonical '$NN_DIR/nodes2/t1/ga-1/chain.seq' | grep -aq '
 ul_gb1=$(jq -r '.node[] | select(.name=="gb-1") | .underlay' "$NN_DIR/t1.json")
 nok u1 exec ga-1 -- /bin/sh -c "nc -w 2 $ul_gb1 5000 </dev/null | grep -q gb-1"
 
+# --- requests beyond one's rights, and malformed ones, are refused; the
+# registrar goes on serving
+nok u2 down t1
+nok u2 user add t1 "$NN_DIR/n4.pub" -o "$NN_DIR/x.seq"
+printf '\000\000\000\005hello' | nq 4 nc -N -w 2 "$hit1" 10510 >/dev/null 2>&1
+printf '\377\377\377\377' | nq 4 nc -N -w 2 "$hit1" 10510 >/dev/null 2>&1
+ok grep -q "request from .* dropped" "$NN_DIR/d1.log"
+ok u1 ls
+
 # --- a second user: refused, then added by delegation (seed 000 4.2.3)
 mkdir -p "$NN_DIR/u2"
 cp "$NN_DIR/u1/t1/chain.seq" "$NN_DIR/stolen.seq"
