@@ -989,10 +989,34 @@ static int static_peer(struct overlay *ov, const struct cfg_peer *cp, char *err,
         if (r)
             return snprintf(err, errlen, "[peer %s]: HIT: %s", cp->name, vpxi_strerror(r)), -1;
     }
-    if (peer_by_hit(ov, hit))
-        return snprintf(err, errlen, "[peer %s %s]: the same HIT as another peer", ov->name,
-                        cp->name),
-               -1;
+    if ((p = peer_by_hit(ov, hit)) != NULL) {
+        if (p->configured)
+            return snprintf(err, errlen, "[peer %s %s]: the same HIT as another peer", ov->name,
+                            cp->name),
+                   -1;
+        /* a peer admitted by its chain before its [peer] section arrived (a
+         * registrar configures a VPXI's nodes one by one): it becomes the
+         * configured peer, with the link policy of the section */
+        snprintf(p->name, sizeof(p->name), "%s", cp->name);
+        p->configured = true;
+        link_policy(p, cp);
+        pthread_rwlock_wrlock(&ov->lock);
+        if (!p->up)
+            p->addr = cp->address;
+        pthread_rwlock_unlock(&ov->lock);
+        if (p->up && p->out) {
+            bool allowed = false;
+            for (size_t i = 0; i < p->nesp; i++)
+                allowed |= p->esp[i] == p->out->suite;
+            if (!allowed) {
+                log_info("%s: %s: link policy %s: re-associating", ov->name, p->name, p->link);
+                ignore_result(vpxi_hip_close(ov->hip, p->hit, now_ms()));
+                pump(ov);
+                schedule_reconnect(ov, p);
+            }
+        }
+        return 0;
+    }
     if ((p = peer_add(ov, cp->name, hit, cp->has_ipv4 ? &cp->ipv4 : NULL)) == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     p->configured = true;
@@ -1261,6 +1285,12 @@ void overlay_reload(struct overlay *ov, const struct cfg_overlay *c)
                 pthread_rwlock_wrlock(&ov->lock);
                 p->addr = peers[j].address;
                 pthread_rwlock_unlock(&ov->lock);
+                /* what failed may work now (our chain or its policy just
+                 * arrived, as when a registrar configures a VPXI node by
+                 * node): try again at once, from the shortest back-off */
+                timer_cancel(ov->d->loop, &p->reconnect);
+                p->reconnect_ms = NODE_RECONNECT_MIN_MS;
+                peer_connect(ov, p);
             }
             continue;
         }
@@ -1269,7 +1299,14 @@ void overlay_reload(struct overlay *ov, const struct cfg_overlay *c)
             continue;
         }
         log_info("%s: new peer %s", ov->name, peers[j].name);
-        peer_connect(ov, ov->peers[ov->npeers - 1]);
+        {
+            struct peer *np = NULL;
+            for (size_t i = 0; i < ov->npeers && !np; i++)
+                if (ov->peers[i]->configured && !strcmp(ov->peers[i]->name, peers[j].name))
+                    np = ov->peers[i];
+            if (np && !np->up)
+                peer_connect(ov, np);
+        }
     }
     for (size_t i = 0; i < ov->npeers; i++)
         recheck_peer(ov, ov->peers[i]);
