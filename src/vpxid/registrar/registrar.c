@@ -1038,21 +1038,33 @@ static void end_vpxi(struct registrar *rg, const char *name, const char *reason)
         log_info("VPXI %s ended: %s", name, reason);
 }
 
+/* The (vpxi NAME) a request is about, whose requester must be its owner
+ * (owner_only) or a member; 0, or -1 with the refusal already sent. */
+static int vpxi_arg(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
+                    bool owner_only, char name[STORE_NAME_MAX])
+{
+    int r;
+
+    if (vpxi_msg_get_str(m, "vpxi", name, STORE_NAME_MAX) != 0) {
+        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "%s needs (vpxi NAME)", m->op);
+        return -1;
+    }
+    if ((r = owner_check(rg, name, hit, owner_only)) != 0) {
+        role_reply_error(fd, m->id, r, "%s: %s", name,
+                         owner_only ? "only its owner may do this" : "not a member");
+        return -1;
+    }
+    return 0;
+}
+
 static void op_end(struct registrar *rg, int fd, const struct vpxi_msg *m, const uint8_t hit[16],
                    struct vpxi_sx *sx)
 {
     char name[STORE_NAME_MAX];
     struct vpxi_sexp *rep, *x;
-    int r;
 
-    if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
-        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "end-vpxi needs (vpxi NAME)");
+    if (vpxi_arg(rg, fd, m, hit, true, name) != 0)
         return;
-    }
-    if ((r = owner_check(rg, name, hit, true)) != 0) {
-        role_reply_error(fd, m->id, r, "%s: only its owner ends a VPXI", name);
-        return;
-    }
     end_vpxi(rg, name, "ended by its owner");
     if (vpxi_msg_reply_ok(sx, m->id, &rep) != 0 || vpxi_sexp_build(sx, &x, "(ended %s)", name) != 0)
         return;
@@ -1145,14 +1157,8 @@ static void op_show(struct registrar *rg, int fd, const struct vpxi_msg *m, cons
     struct vpxi_sexp *rep, *desc;
     int r;
 
-    if (vpxi_msg_get_str(m, "vpxi", name, sizeof(name)) != 0) {
-        role_reply_error(fd, m->id, VPXI_ERR_BAD_FORMAT, "show needs (vpxi NAME)");
+    if (vpxi_arg(rg, fd, m, hit, false, name) != 0)
         return;
-    }
-    if ((r = owner_check(rg, name, hit, false)) != 0) {
-        role_reply_error(fd, m->id, r, "%s: not a member", name);
-        return;
-    }
     if ((r = vpxi_msg_reply_ok(sx, m->id, &rep)) != 0 || (r = describe(rg, sx, name, &desc)) != 0) {
         role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
         return;
