@@ -39,7 +39,7 @@ want=$(sha256sum <"$NN_DIR/blob" | cut -d' ' -f1)
 nn_start 2 rcv4 sh -c "nc -l 100.64.0.2 9000 > $NN_DIR/blob.rx4"
 ok nn_wait 5 nq 2 ss -ltn 'sport = :9000'
 ok timeout 120 ip netns exec "$NS_PREFIX-1" nc -N 100.64.0.2 9000 <"$NN_DIR/blob"
-ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx4" 2>/dev/null)" = $((MB * 1048576))
+ok nn_wait 30 eval 'test "$(stat -c %s "$NN_DIR/blob.rx4" 2>/dev/null)" = $((MB * 1048576))'
 eq "$(sha256sum <"$NN_DIR/blob.rx4" | cut -d' ' -f1)" "$want" "SHA-256 of $MB MB over IPv4"
 
 # --- 50 MB over TCP/IPv6 (HITs), from node 3 to node 1 (5 MB under sanitizers)
@@ -50,7 +50,7 @@ h1=$(hit_of 1)
 nn_start 1 rcv6 sh -c "nc -6 -l $h1 9001 > $NN_DIR/blob.rx6"
 ok nn_wait 5 nq 1 ss -ltn 'sport = :9001'
 ok timeout 120 ip netns exec "$NS_PREFIX-3" nc -6 -N "$h1" 9001 <"$NN_DIR/blob6"
-ok nn_wait 30 test "$(stat -c %s "$NN_DIR/blob.rx6" 2>/dev/null)" = $((MB6 * 1048576))
+ok nn_wait 30 eval 'test "$(stat -c %s "$NN_DIR/blob.rx6" 2>/dev/null)" = $((MB6 * 1048576))'
 eq "$(sha256sum <"$NN_DIR/blob.rx6" | cut -d' ' -f1)" "$want6" "SHA-256 of $MB6 MB over IPv6"
 
 # --- iperf3 both directions

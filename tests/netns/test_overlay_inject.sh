@@ -33,7 +33,9 @@ nq 1 ping -q -c 50 -i 0.01 100.64.0.2 >/dev/null
 nn_start 2 sink sh -c "nc -l 100.64.0.2 9000 >/dev/null"
 ok nn_wait 5 nq 2 ss -ltn 'sport = :9000'
 head -c 2M /dev/urandom | nq 1 nc -N 100.64.0.2 9000
-ok nn_wait 5 test "$(stat -c %s "$D/seen.pcap")" -gt 1500000
+# (conditions are functions: nn_wait re-evaluates them on every try)
+size_gt() { [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -gt "$2" ]; }
+ok nn_wait 15 size_gt "$D/seen.pcap" 1500000
 nn_stop "$PID_cap" INT
 ok test -s "$D/seen.pcap"
 
@@ -51,7 +53,7 @@ table inet vpxitest {
 }
 NFT
 nq 1 ping -q -c 40 -i 0.01 -W 0.1 100.64.0.2 >/dev/null
-ok nn_wait 5 test "$(stat -c %s "$D/fresh.pcap")" -gt 4000
+ok nn_wait 15 size_gt "$D/fresh.pcap" 4000
 nq 2 nft delete table inet vpxitest
 nn_stop "$PID_cap2" INT
 
@@ -64,13 +66,13 @@ sum() { local t=0 x; for x in "$@"; do t=$((t + x)); done; echo $t; }
 # --- replays of delivered packets: duplicates (or beyond the window)
 before=$(sum $(drop esp_replayed) $(drop esp_too_old))
 sent=$(nq 3 $INJ "$D/seen.pcap" 198.18.0.2 replay)
-ok nn_wait 5 test $(( $(sum $(drop esp_replayed) $(drop esp_too_old)) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(sum $(drop esp_replayed) $(drop esp_too_old)) - before )) -eq "$sent"'
 echo "replay: $sent sent, all dropped as duplicates"
 
 # --- bit flips in fresh packets: the ICV catches every one
 before=$(drop esp_bad_icv)
 sent=$(nq 3 $INJ "$D/fresh.pcap" 198.18.0.2 corrupt)
-ok nn_wait 5 test $(( $(drop esp_bad_icv) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(drop esp_bad_icv) - before )) -eq "$sent"'
 echo "corrupt: $sent sent, $(( $(drop esp_bad_icv) - before )) bad ICV"
 
 # --- truncations of fresh packets: too short to be ESP, truncated, or bad ICV
@@ -79,17 +81,17 @@ echo "corrupt: $sent sent, $(( $(drop esp_bad_icv) - before )) bad ICV"
 truncs() { sum $(drop esp_truncated) $(drop esp_bad_icv) $(drop esp_bad_padding) $(dp rx_short); }
 before=$(truncs)
 sent=$(nq 3 $INJ "$D/fresh.pcap" 198.18.0.2 truncate)
-ok nn_wait 5 test $(( $(truncs) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(truncs) - before )) -eq "$sent"'
 echo "truncate: $sent sent: truncated $(drop esp_truncated), short $(dp rx_short), bad padding $(drop esp_bad_padding), bad ICV $(drop esp_bad_icv)"
 
 # --- the fresh packets themselves, in reverse order: inside the window, so
 # accepted once (legal reordering), then duplicates
 before=$(rxp)
 sent=$(nq 3 $INJ "$D/fresh.pcap" 198.18.0.2 reorder)
-ok nn_wait 5 test $(( $(rxp) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(rxp) - before )) -eq "$sent"'
 before=$(drop esp_replayed)
 nq 3 $INJ "$D/fresh.pcap" 198.18.0.2 reorder >/dev/null
-ok nn_wait 5 test $(( $(drop esp_replayed) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(drop esp_replayed) - before )) -eq "$sent"'
 echo "reorder: $sent accepted once inside the window, then counted as replays"
 
 # --- beyond the window: after more than 4096 newer packets, the withheld
@@ -100,18 +102,20 @@ echo "reorder: $sent accepted once inside the window, then counted as replays"
 nq 1 ping -q -f -c 5000 100.64.0.2 >/dev/null
 before=$(sum $(drop esp_too_old) $(drop esp_bad_icv))
 sent=$(nq 3 $INJ "$D/seen.pcap" 198.18.0.2 replay)
-ok nn_wait 5 test $(( $(sum $(drop esp_too_old) $(drop esp_bad_icv)) - before )) -eq "$sent"
+ok nn_wait 5 eval 'test $(( $(sum $(drop esp_too_old) $(drop esp_bad_icv)) - before )) -eq "$sent"'
 echo "beyond the window: $sent sent, all dropped (too old $(drop esp_too_old), bad ICV $(drop esp_bad_icv))"
 
 # --- unknown SPIs
 before=$(dp rx_unknown_spi)
 sent=$(nq 3 $INJ "$D/seen.pcap" 198.18.0.2 spi)
-ok nn_wait 5 test $(( $(dp rx_unknown_spi) - before )) -eq "$sent"
+unknown_spi_counted() { [ $(( $(dp rx_unknown_spi) - before )) -eq "$sent" ]; }
+ok nn_wait 10 unknown_spi_counted
 
 # --- malformed HIP: dropped and counted by reason, no state for the attacker
 before=$(hipdrops)
 sent=$(nq 3 $INJ "$D/seen.pcap" 198.18.0.2 hip)
-ok nn_wait 10 test $(( $(hipdrops) - before )) -gt 0
+hip_drops_grew() { [ $(( $(hipdrops) - before )) -gt 0 ]; }
+ok nn_wait 10 hip_drops_grew
 echo "hip: $sent malformed packets sent, HIP drops by reason: $(js 2 '.hip.drops | with_entries(select(.value > 0))' | tr -d '\n ')"
 eq "$(js 2 '.peers | length')" 1 "no state created for the attacker"
 

@@ -38,7 +38,7 @@ for k in 1 2 3 4 5; do
     ok vs 1 peer demo n2 rekey
 done
 ok nn_wait 120 sh -c "! kill -0 $PID_snd 2>/dev/null"
-ok nn_wait 30 test "$(stat -c %s "$D/blob.rx" 2>/dev/null)" = $((MB * 1048576))
+ok nn_wait 30 eval 'test "$(stat -c %s "$D/blob.rx" 2>/dev/null)" = $((MB * 1048576))'
 eq "$(sha256sum <"$D/blob.rx" | cut -d' ' -f1)" "$want" "transfer intact across rekeys"
 rekeys=$(js 1 '.peers[0].rekeys')
 echo "rekeys during the transfer: $rekeys, outbound SPIs seen:$spis"

@@ -35,6 +35,7 @@ for i in 2 3; do
         "$hit1" "$site" "$NN_DIR/nodes$i" "$IMG" "$net" >>"$NN_DIR/n$i.conf"
 done
 for i in 1 2 3 4; do nn_vpxid $i; done
+ok nn_wait 20 grep -q "resources of site $SA registered" "$NN_DIR/d2.log"
 ok nn_wait 20 grep -q "resources of site $SB registered" "$NN_DIR/d3.log"
 u1() { nq 4 env VPXI_KEY="$NN_DIR/n4.key" VPXI_REGISTRAR="$hit1" VPXI_STATE="$NN_DIR/u1" vpxi "$@"; }
 ok nn_wait 10 u1 enroll --name alice --agree v1
