@@ -53,6 +53,22 @@ int cli_usage(const char *usage)
     return CLI_USAGE;
 }
 
+int cli_dispatch(const char *what, const struct cli_sub *subs, size_t n, const char *usage,
+                 int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage(usage);
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        printf("usage: %s %s", cli_prog, usage);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], subs[i].name))
+            return subs[i].fn(argc - 1, argv + 1);
+    cli_err("unknown %s command '%s'", what, argv[1]);
+    return cli_usage(usage);
+}
+
 int cli_read_file(const char *path, uint8_t **out, size_t *len, size_t max)
 {
     struct vpxi_wr w;

@@ -35,6 +35,15 @@ int cli_err_r(int r, const char *fmt, ...) __attribute__((format(printf, 2, 3)))
 /* Prints a usage message to stderr; returns CLI_USAGE. */
 int cli_usage(const char *usage);
 
+/* A subcommand table and its dispatch: "help", "-h" and "--help" print
+ * usage on stdout; an unknown name is an error with the usage on stderr. */
+struct cli_sub {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+};
+int cli_dispatch(const char *what, const struct cli_sub *subs, size_t n, const char *usage,
+                 int argc, char **argv);
+
 /* Reads a whole file ("-" = stdin) into a malloc'd NUL-terminated buffer.
  * Returns 0 or a VPXI_ERR_* (errno preserved for VPXI_ERR_SYS). */
 int cli_read_file(const char *path, uint8_t **out, size_t *len, size_t max);

@@ -1944,25 +1944,12 @@ out:
 
 int cmd_catalog(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } subs[] = {
+    static const struct cli_sub subs[] = {
         { "add", cmd_add },       { "endorse", cmd_endorse }, { "sign", cmd_sign },
         { "export", cmd_export }, { "show", cmd_show },       { "verify", cmd_verify },
         { "import", cmd_import }, { "ls", cmd_ls },           { "fetch", cmd_fetch },
         { "trust", cmd_trust },
     };
 
-    if (argc < 2)
-        return cli_usage(usage);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        printf("usage: %s %s", cli_prog, usage);
-        return CLI_OK;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (!strcmp(argv[1], subs[i].name))
-            return subs[i].fn(argc - 1, argv + 1);
-    cli_err("unknown catalog command '%s'", argv[1]);
-    return cli_usage(usage);
+    return cli_dispatch("catalog", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

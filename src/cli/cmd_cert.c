@@ -679,23 +679,10 @@ out:
 
 int cmd_cert(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } subs[] = {
+    static const struct cli_sub subs[] = {
         { "issue", cmd_issue },   { "show", cmd_show }, { "verify", cmd_verify },
         { "reduce", cmd_reduce }, { "join", cmd_join }, { "acl", cmd_acl },
     };
 
-    if (argc < 2)
-        return cli_usage(usage);
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        printf("usage: %s %s", cli_prog, usage);
-        return CLI_OK;
-    }
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (!strcmp(argv[1], subs[i].name))
-            return subs[i].fn(argc - 1, argv + 1);
-    cli_err("unknown cert command '%s'", argv[1]);
-    return cli_usage(usage);
+    return cli_dispatch("cert", subs, sizeof(subs) / sizeof(subs[0]), usage, argc, argv);
 }

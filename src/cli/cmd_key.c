@@ -406,25 +406,12 @@ out:
 
 /* ---- dispatch -------------------------------------------------------------- */
 
-static const struct subcommand {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-} subcommands[] = {
-    { "gen", key_gen }, { "pub", key_pub },   { "hit", key_hit },
-    { "id", key_id },   { "show", key_show },
-};
-
 int cmd_key(int argc, char **argv)
 {
-    size_t i;
+    static const struct cli_sub subs[] = {
+        { "gen", key_gen }, { "pub", key_pub },   { "hit", key_hit },
+        { "id", key_id },   { "show", key_show },
+    };
 
-    if (argc < 2)
-        return cli_usage(usage_key);
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
-        return help(usage_key);
-    for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-        if (!strcmp(argv[1], subcommands[i].name))
-            return subcommands[i].fn(argc - 1, argv + 1);
-    cli_err("key: unknown command '%s'", argv[1]);
-    return cli_usage(usage_key);
+    return cli_dispatch("key", subs, sizeof(subs) / sizeof(subs[0]), usage_key, argc, argv);
 }

@@ -696,6 +696,40 @@ static void give_back(struct registrar *rg, const char *vpxi, const struct plan_
     }
 }
 
+/* Records a VPXI, allocates its resources to it and adds its nodes, in one
+ * transaction: all of it or nothing (why says what failed). */
+static int allocate(struct registrar *rg, const struct store_vpxi *v, const char **ids,
+                    const struct plan_node *pn, size_t nn, char *why, size_t wlen)
+{
+    int r;
+
+    if ((r = store_tx_begin(rg->db)) != 0) {
+        snprintf(why, wlen, "%s", store_errmsg(rg->db));
+        return r;
+    }
+    if ((r = store_vpxi_create(rg->db, v, ids, nn)) != 0)
+        goto fail;
+    for (size_t i = 0; i < nn; i++) {
+        struct store_node nd = { .vpxi = v->name,
+                                 .name = pn[i].name,
+                                 .resource = ids[i],
+                                 .group_name = pn[i].g->name,
+                                 .site = pn[i].g->site,
+                                 .role = pn[i].g->role,
+                                 .image = pn[i].g->image,
+                                 .state = STORE_NODE_PENDING };
+        if ((r = store_node_add(rg->db, &nd)) != 0)
+            goto fail;
+    }
+    if ((r = store_tx_commit(rg->db)) != 0)
+        snprintf(why, wlen, "%s", store_errmsg(rg->db));
+    return r;
+fail:
+    snprintf(why, wlen, "%s", store_errmsg(rg->db));
+    store_tx_rollback(rg->db);
+    return r;
+}
+
 /* Membership certificates and peers for every node. */
 static int connect_nodes(struct registrar *rg, const struct vpxi_spec *spec, struct plan_node *pn,
                          size_t nn, char *why, size_t wlen)
@@ -922,30 +956,9 @@ static void op_create(struct registrar *rg, int fd, const struct vpxi_msg *m, co
                 v.spec = text;
             }
         }
-        if ((r = store_tx_begin(rg->db)) != 0 ||
-            (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
-            role_reply_error(fd, m->id, r, "cannot allocate: %s", store_errmsg(rg->db));
-            store_tx_rollback(rg->db);
+        if ((r = allocate(rg, &v, ids, pn, nn, why, sizeof(why))) != 0) {
+            role_reply_error(fd, m->id, r, "cannot allocate: %s", why);
             give_back(rg, spec->name, pn, nn);
-            goto out;
-        }
-        for (size_t i = 0; i < nn; i++) {
-            struct store_node nd = { .vpxi = spec->name,
-                                     .name = pn[i].name,
-                                     .resource = pn[i].res->id,
-                                     .group_name = pn[i].g->name,
-                                     .site = pn[i].g->site,
-                                     .role = pn[i].g->role,
-                                     .image = pn[i].g->image,
-                                     .state = STORE_NODE_PENDING };
-            if ((r = store_node_add(rg->db, &nd)) != 0) {
-                role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
-                store_tx_rollback(rg->db);
-                goto out;
-            }
-        }
-        if ((r = store_tx_commit(rg->db)) != 0) {
-            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
             goto out;
         }
         created = true;
@@ -1288,29 +1301,8 @@ static void op_borrow(struct registrar *rg, int fd, const struct vpxi_msg *m, co
         memcpy(v.owner_hit, hit, 16);
         vpxi_hit_to_str(hit, buf);
         v.spec = "";
-        if ((r = store_tx_begin(rg->db)) != 0 ||
-            (r = store_vpxi_create(rg->db, &v, ids, nn)) != 0) {
-            role_reply_error(fd, m->id, r, "cannot lend: %s", store_errmsg(rg->db));
-            store_tx_rollback(rg->db);
-            goto out;
-        }
-        for (size_t i = 0; i < nn; i++) {
-            struct store_node nd = { .vpxi = fs.name,
-                                     .name = pn[i].name,
-                                     .resource = ids[i],
-                                     .group_name = g.name,
-                                     .site = g.site,
-                                     .role = g.role,
-                                     .image = g.image,
-                                     .state = STORE_NODE_PENDING };
-            if ((r = store_node_add(rg->db, &nd)) != 0) {
-                role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
-                store_tx_rollback(rg->db);
-                goto out;
-            }
-        }
-        if ((r = store_tx_commit(rg->db)) != 0) {
-            role_reply_error(fd, m->id, r, "%s", store_errmsg(rg->db));
+        if ((r = allocate(rg, &v, ids, pn, nn, why, sizeof(why))) != 0) {
+            role_reply_error(fd, m->id, r, "cannot lend: %s", why);
             goto out;
         }
         created = true;
