@@ -107,7 +107,9 @@ eq "$(pv --json catalog ls -d "$P" | python3 -c 'import json,sys; print(" ".join
 ok refused hep-sim-1 "does not grant (endorse hep-sim-1)"
 
 # --- a tampered image on the server: never stored, never started
-printf 'X' | dd of="$W/images/hep-t.tar" bs=1 seek=5000 conv=notrunc status=none
+# (one bit flipped: writing a fixed byte left the file unchanged whenever the
+# random payload already held that byte there, 1 run in 256)
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(5000); b = f.read(1)[0]; f.seek(5000); f.write(bytes([b ^ 1]))' "$W/images/hep-t.tar"
 nok pv catalog fetch -d "$P" hep-t
 pv catalog fetch -d "$P" hep-t 2>&1 | grep -q "VPXI_ERR_HASH_MISMATCH" || { echo "FAIL: hep-t fetch error"; NN_FAILS=$((NN_FAILS + 1)); }
 ok refused hep-t VPXI_ERR_NOT_FOUND
