@@ -113,6 +113,10 @@ static const struct keyword keywords[] = {
       "datapath threads per direction (0: automatic)" },
     { "esp-esn", S_OVERLAY, K_BOOL, O(esn), 0, -1, 0, 0, "yes",
       "64-bit ESP sequence numbers (RFC 7402); 'no' for peers or tools without ESN" },
+    { "clear-direct", S_OVERLAY, K_BOOL, O(clear_direct), 0, -1, 0, 0, "yes",
+      "our traffic on clear links to peers on the same layer-2 segment goes as plain IP on "
+      "the underlay device instead of ESP (no protection either way); their direct traffic "
+      "is accepted whatever this says" },
 
     { "hit", S_PEER, K_HIT, P(hit), 0, P(has_hit), 0, 0, NULL, "peer HIT" },
     { "pubkey", S_PEER, K_PATH, P(keyfile), 0, -1, 0, 0, "", "peer public key file" },

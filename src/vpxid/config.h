@@ -83,6 +83,7 @@ struct cfg_overlay {
     unsigned renew_check_seconds; /* how often the chain files are checked for renewal */
     unsigned threads;             /* datapath threads (0 = auto) */
     bool esn;                     /* 64-bit ESP sequence numbers (RFC 7402); both ends agree */
+    bool clear_direct;            /* clear links to on-link peers bypass ESP (direct.h) */
     struct cfg_peer *peers;
     size_t npeers;
     int line;

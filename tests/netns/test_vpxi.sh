@@ -22,7 +22,7 @@
 # be made rolls the whole VPXI back.
 . "$(dirname "$0")/lib.sh"
 nn_require_root
-nn_require vpxid vpxi jq
+nn_require vpxid vpxi jq tcpdump
 mount | grep -q ' type cgroup2 ' || true
 grep -q overlay /proc/filesystems || nn_skip "needs overlayfs"
 
@@ -206,27 +206,54 @@ ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_gc1 10512 </dev/null"
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" clear "clear between the ga nodes"
 eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
-# on the wire (site A's bridge): an integrity-only link carries readable
-# payload, an encrypted one does not
-if command -v tcpdump >/dev/null; then
-    u1 exec ga-2 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
-    u1 exec gc-1 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
-    nq 2 tcpdump -i vxbr0 -U -w "$NN_DIR/wire.pcap" udp port 10500 >/dev/null 2>&1 &
-    tcpd=$!
-    NN_PIDS+=($tcpd)
-    sleep 1
-    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-CLEAR | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
-    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_gc1 5001" >/dev/null 2>&1
-    u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/dev/null 2>&1
-    sleep 1
-    kill "$tcpd"; wait "$tcpd" 2>/dev/null
-    ok grep -aq VPXI-MARK-CLEAR "$NN_DIR/wire.pcap"
-    ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
-    nok grep -aq VPXI-MARK-ENCRYPTED "$NN_DIR/wire.pcap"
-    ok test "$(stat -c %s "$NN_DIR/wire.pcap")" -gt 1000   # the encrypted one was captured too
-else
-    echo "note: no tcpdump, wire check skipped"
-fi
+# the clear link (same site, one bridge) takes the direct path; the others ESP
+eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" kernel "clear link on the direct path"
+eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" esp "integrity link in ESP"
+# on the wire (site A's bridge): the clear link carries plain TCP between the
+# nodes' HITs, an integrity-only link readable payload in ESP, an encrypted
+# one nothing readable
+u1 exec ga-2 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
+u1 exec gc-1 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
+ip netns exec "$NS_PREFIX-2" tcpdump --immediate-mode -i vxbr0 -U -w "$NN_DIR/wire.pcap" udp port 10500 >/dev/null 2>&1 &
+tcpd=$!
+ip netns exec "$NS_PREFIX-2" tcpdump --immediate-mode -i vxbr0 -U -w "$NN_DIR/plain.pcap" tcp port 5001 >/dev/null 2>&1 &
+tcpd2=$!
+NN_PIDS+=($tcpd $tcpd2)
+sleep 1
+u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-CLEAR | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
+u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_gc1 5001" >/dev/null 2>&1
+u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/dev/null 2>&1
+sleep 1
+kill "$tcpd" "$tcpd2"; wait "$tcpd" "$tcpd2" 2>/dev/null
+ok grep -aq VPXI-MARK-CLEAR "$NN_DIR/plain.pcap"
+nok grep -aq VPXI-MARK-CLEAR "$NN_DIR/wire.pcap"
+ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
+nok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/plain.pcap"
+nok grep -aq VPXI-MARK-ENCRYPTED "$NN_DIR/wire.pcap"
+ok test "$(stat -c %s "$NN_DIR/wire.pcap")" -gt 1000   # the encrypted one was captured too
+# the node firewall opens the direct path for exactly the clear peer: gc-1
+# (same VPXI and site, integrity link), even with its own firewall removed
+# and a route and neighbour entry for ga-2's HIT forced in by its root, is
+# not let in by ga-2; ga-1 is
+#
+# in_node NAME CMD...: CMD in the network namespace of a site A node (its
+# namespace is named in the host agent's mount namespace only: entered
+# through the node's init)
+in_node() {
+    local pid
+    pid=$(sed -n 's/^init_pid=//p' "$NN_DIR/nodes2/t1/$1/vnode/vnode.state")
+    shift
+    [ -n "$pid" ] && nsenter -t "$pid" -n "$@"
+}
+mac_ga2=$(in_node ga-2 ip -br link show eth0 | awk '{ print $3 }')
+ok test -n "$mac_ga2"
+direct_ok() { echo VPXI-DIRECT-OK | in_node ga-1 nc -w 2 "$hit_ga2" 5001 | grep -q VPXI-DIRECT-OK; }
+spoof_ok() { echo VPXI-SPOOF | in_node gc-1 nc -w 2 "$hit_ga2" 5001 | grep -q VPXI-SPOOF; }
+ok direct_ok
+ok in_node gc-1 ip -6 route replace "$hit_ga2" dev eth0 src "$hit_gc1"
+ok in_node gc-1 ip -6 neigh replace "$hit_ga2" lladdr "$mac_ga2" dev eth0 nud permanent
+ok in_node gc-1 nft delete table inet vpxi
+nok spoof_ok
 # the membership certificate records the image the node started from
 digest=$(sha256sum "$IMG/busybox.tar" | cut -d' ' -f1)
 ok sh -c "vpxi sexp -s canonical '$NN_DIR/nodes2/t1/ga-1/chain.seq' | grep -aq '5:image6:sha25664:$digest'"

@@ -1,10 +1,17 @@
 /*
- * netlink.c - minimal synchronous rtnetlink requests (one socket per call,
- * set-up and reload paths only).
+ * netlink.c - minimal synchronous rtnetlink and nf_tables requests (one
+ * socket per call, control thread only: set-up, reload, peer up/down).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <sys/time.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +27,9 @@ struct req {
         struct ifinfomsg ifi;
         struct ifaddrmsg ifa;
         struct rtmsg rtm;
+        struct ndmsg ndm;
+        struct nfgenmsg nfg;
+        struct fib_rule_hdr frh;
     } u;
     char attrs[NL_BUF];
 };
@@ -34,19 +44,22 @@ static void add_attr(struct req *r, unsigned short type, const void *data, size_
     r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* Sends r and waits for the kernel's acknowledgement. */
-static int talk(struct req *r)
+/* Sends len bytes at msg on a new netlink socket of protocol proto and waits
+ * for the kernel's acknowledgement; a reply of type want (if not 0) is
+ * copied to out first. Gives up after a second. */
+static int talk_proto(int proto, const void *msg, size_t len, unsigned want, void *out,
+                      size_t outlen)
 {
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-    char buf[NL_BUF * 2];
+    struct timeval tv = { .tv_sec = 1 };
+    char buf[NL_BUF * 4];
     int fd, ret = -EIO;
     ssize_t n;
 
-    if ((fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0)
+    if ((fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto)) < 0)
         return -errno;
-    r->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-    r->nh.nlmsg_seq = 1;
-    if (sendto(fd, r, r->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        sendto(fd, msg, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         ret = -errno;
         goto out;
     }
@@ -58,13 +71,37 @@ static int talk(struct req *r)
                 ret = e->error; /* 0 or -errno */
                 goto out;
             }
+            if (want && h->nlmsg_type == want && h->nlmsg_len <= outlen) {
+                memcpy(out, h, h->nlmsg_len);
+                want = 0;
+            }
         }
     }
-    if (n < 0)
-        ret = -errno;
+    ret = n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -EIO;
 out:
     close(fd);
     return ret;
+}
+
+/* Sends r and waits for the kernel's acknowledgement. */
+static int talk(struct req *r)
+{
+    r->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    r->nh.nlmsg_seq = 1;
+    return talk_proto(NETLINK_ROUTE, r, r->nh.nlmsg_len, 0, NULL, 0);
+}
+
+/* The attribute of type type in the rtattr list after a fixed header. */
+static const struct rtattr *find_attr(const struct nlmsghdr *h, size_t hdr, unsigned short type)
+{
+    const struct rtattr *a =
+        (const struct rtattr *)((const char *)NLMSG_DATA(h) + NLMSG_ALIGN(hdr));
+    int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(hdr));
+
+    for (; RTA_OK(a, len); a = RTA_NEXT(a, len))
+        if (a->rta_type == type)
+            return a;
+    return NULL;
 }
 
 int nl_link_up(const char *ifname, unsigned mtu)
@@ -133,4 +170,220 @@ int nl_route(bool add, const char *ifname, int family, const void *dst, unsigned
     add_attr(&r, RTA_DST, dst, alen);
     add_attr(&r, RTA_OIF, &idx, sizeof(idx));
     return talk(&r);
+}
+
+int nl_route_get(int family, const void *dst, unsigned *ifindex, bool *via_gateway)
+{
+    struct req r;
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF * 2];
+    } rep;
+    const struct rtattr *a;
+    int ret;
+
+    memset(&r, 0, sizeof(r));
+    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+    r.nh.nlmsg_type = RTM_GETROUTE;
+    r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    r.u.rtm.rtm_family = (unsigned char)family;
+    r.u.rtm.rtm_dst_len = family == AF_INET ? 32 : 128;
+    add_attr(&r, RTA_DST, dst, family == AF_INET ? 4 : 16);
+    rep.nh.nlmsg_len = 0;
+    ret = talk_proto(NETLINK_ROUTE, &r, r.nh.nlmsg_len, RTM_NEWROUTE, &rep, sizeof(rep));
+    if (ret != 0)
+        return ret;
+    if (rep.nh.nlmsg_len == 0 || (a = find_attr(&rep.nh, sizeof(struct rtmsg), RTA_OIF)) == NULL ||
+        RTA_PAYLOAD(a) != sizeof(unsigned))
+        return -ENOENT;
+    memcpy(ifindex, RTA_DATA(a), sizeof(unsigned));
+    *via_gateway = find_attr(&rep.nh, sizeof(struct rtmsg), RTA_GATEWAY) != NULL;
+    return 0;
+}
+
+int nl_neigh_get(int family, const void *dst, unsigned ifindex, uint8_t lladdr[6])
+{
+    struct req r;
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF * 2];
+    } rep;
+    const struct ndmsg *nd;
+    const struct rtattr *a;
+    int ret;
+
+    memset(&r, 0, sizeof(r));
+    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+    r.nh.nlmsg_type = RTM_GETNEIGH;
+    r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    r.u.ndm.ndm_family = (unsigned char)family;
+    r.u.ndm.ndm_ifindex = (int)ifindex;
+    add_attr(&r, NDA_DST, dst, family == AF_INET ? 4 : 16);
+    rep.nh.nlmsg_len = 0;
+    ret = talk_proto(NETLINK_ROUTE, &r, r.nh.nlmsg_len, RTM_NEWNEIGH, &rep, sizeof(rep));
+    if (ret != 0)
+        return ret;
+    if (rep.nh.nlmsg_len == 0)
+        return -ENOENT;
+    nd = NLMSG_DATA(&rep.nh);
+    if (!(nd->ndm_state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT)) ||
+        (a = find_attr(&rep.nh, sizeof(struct ndmsg), NDA_LLADDR)) == NULL ||
+        RTA_PAYLOAD(a) != ETH_ALEN)
+        return -ENOENT;
+    memcpy(lladdr, RTA_DATA(a), ETH_ALEN);
+    return 0;
+}
+
+int nl_neigh(bool add, unsigned ifindex, int family, const void *dst, const uint8_t lladdr[6])
+{
+    struct req r;
+
+    memset(&r, 0, sizeof(r));
+    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
+    r.nh.nlmsg_type = add ? RTM_NEWNEIGH : RTM_DELNEIGH;
+    r.nh.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_REPLACE : 0;
+    r.u.ndm.ndm_family = (unsigned char)family;
+    r.u.ndm.ndm_ifindex = (int)ifindex;
+    r.u.ndm.ndm_state = NUD_PERMANENT;
+    add_attr(&r, NDA_DST, dst, family == AF_INET ? 4 : 16);
+    if (add)
+        add_attr(&r, NDA_LLADDR, lladdr, ETH_ALEN);
+    return talk(&r);
+}
+
+int nl_route_dev(bool add, unsigned ifindex, int family, const void *dst, unsigned prefix,
+                 const void *prefsrc, unsigned table)
+{
+    struct req r;
+    size_t alen = family == AF_INET ? 4 : 16;
+
+    memset(&r, 0, sizeof(r));
+    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
+    r.nh.nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+    r.nh.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_REPLACE : 0;
+    r.u.rtm.rtm_family = (unsigned char)family;
+    r.u.rtm.rtm_dst_len = (unsigned char)prefix;
+    r.u.rtm.rtm_table = table && table != RT_TABLE_MAIN ? RT_TABLE_UNSPEC : RT_TABLE_MAIN;
+    r.u.rtm.rtm_protocol = RTPROT_STATIC;
+    r.u.rtm.rtm_scope = RT_SCOPE_LINK;
+    r.u.rtm.rtm_type = RTN_UNICAST;
+    add_attr(&r, RTA_DST, dst, alen);
+    add_attr(&r, RTA_OIF, &ifindex, sizeof(ifindex));
+    if (table && table != RT_TABLE_MAIN)
+        add_attr(&r, RTA_TABLE, &table, sizeof(table));
+    if (add && prefsrc)
+        add_attr(&r, RTA_PREFSRC, prefsrc, alen);
+    return talk(&r);
+}
+
+int nl_rule(bool add, int family, unsigned table, unsigned priority, uint8_t ipproto, bool sport,
+            uint16_t lo, uint16_t hi)
+{
+    struct req r;
+    struct fib_rule_port_range range = { .start = lo, .end = hi };
+
+    memset(&r, 0, sizeof(r));
+    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct fib_rule_hdr));
+    r.nh.nlmsg_type = add ? RTM_NEWRULE : RTM_DELRULE;
+    r.nh.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
+    r.u.frh.family = (unsigned char)family;
+    r.u.frh.action = FR_ACT_TO_TBL;
+    add_attr(&r, FRA_PRIORITY, &priority, sizeof(priority));
+    add_attr(&r, FRA_TABLE, &table, sizeof(table));
+    add_attr(&r, FRA_IP_PROTO, &ipproto, sizeof(ipproto));
+    add_attr(&r, sport ? FRA_SPORT_RANGE : FRA_DPORT_RANGE, &range, sizeof(range));
+    return talk(&r);
+}
+
+/* nf_tables: one set element added or deleted, in a batch of its own. */
+static void put_attr(struct nlmsghdr *h, size_t cap, unsigned short type, const void *data,
+                     size_t len)
+{
+    struct nlattr *a = (struct nlattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+    if (NLMSG_ALIGN(h->nlmsg_len) + NLA_HDRLEN + NLA_ALIGN(len) > cap)
+        return; /* callers size their buffers; never reached */
+    a->nla_type = type;
+    a->nla_len = (unsigned short)(NLA_HDRLEN + len);
+    if (len)
+        memcpy((char *)a + NLA_HDRLEN, data, len);
+    h->nlmsg_len = (unsigned)(NLMSG_ALIGN(h->nlmsg_len) + NLA_ALIGN(a->nla_len));
+}
+
+static struct nlattr *nest_start(struct nlmsghdr *h, size_t cap, unsigned short type)
+{
+    struct nlattr *a = (struct nlattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+    put_attr(h, cap, (unsigned short)(type | NLA_F_NESTED), NULL, 0);
+    return a;
+}
+
+static void nest_end(struct nlmsghdr *h, struct nlattr *a)
+{
+    a->nla_len = (unsigned short)((char *)h + h->nlmsg_len - (char *)a);
+}
+
+static struct nlmsghdr *batch_msg(char *at, unsigned type, unsigned flags, unsigned char family,
+                                  unsigned short res_id)
+{
+    struct nlmsghdr *h = (struct nlmsghdr *)at;
+    struct nfgenmsg *g = NLMSG_DATA(h);
+
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(*g));
+    h->nlmsg_type = (unsigned short)type;
+    h->nlmsg_flags = (unsigned short)(NLM_F_REQUEST | flags);
+    h->nlmsg_seq = 1;
+    g->nfgen_family = family;
+    g->version = NFNETLINK_V0;
+    g->res_id = htons(res_id);
+    return h;
+}
+
+int nl_nft_elem(bool add, const char *table, const char *set, const void *key, size_t keylen)
+{
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF];
+    } m;
+    struct nlmsghdr *begin, *op, *end;
+    struct nlattr *list, *elem, *k;
+    size_t used;
+
+    if (keylen > 64 || strlen(table) > 64 || strlen(set) > 64)
+        return -EINVAL;
+    memset(&m, 0, sizeof(m));
+    begin = batch_msg(m.b, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+    used = NLMSG_ALIGN(begin->nlmsg_len);
+    op = batch_msg(m.b + used,
+                   (NFNL_SUBSYS_NFTABLES << 8) | (add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM),
+                   NLM_F_ACK | (add ? NLM_F_CREATE : 0), NFPROTO_INET, 0);
+    put_attr(op, sizeof(m) - used, NFTA_SET_ELEM_LIST_TABLE, table, strlen(table) + 1);
+    put_attr(op, sizeof(m) - used, NFTA_SET_ELEM_LIST_SET, set, strlen(set) + 1);
+    list = nest_start(op, sizeof(m) - used, NFTA_SET_ELEM_LIST_ELEMENTS);
+    elem = nest_start(op, sizeof(m) - used, NFTA_LIST_ELEM);
+    k = nest_start(op, sizeof(m) - used, NFTA_SET_ELEM_KEY);
+    put_attr(op, sizeof(m) - used, NFTA_DATA_VALUE, key, keylen);
+    nest_end(op, k);
+    nest_end(op, elem);
+    nest_end(op, list);
+    used += NLMSG_ALIGN(op->nlmsg_len);
+    end = batch_msg(m.b + used, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+    used += NLMSG_ALIGN(end->nlmsg_len);
+    return talk_proto(NETLINK_NETFILTER, m.b, used, 0, NULL, 0);
+}
+
+int nl_nft_table(const char *table)
+{
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF];
+    } m;
+    struct nlmsghdr *h;
+
+    if (strlen(table) > 64)
+        return -EINVAL;
+    memset(&m, 0, sizeof(m));
+    h = batch_msg(m.b, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, NLM_F_ACK, NFPROTO_INET, 0);
+    put_attr(h, sizeof(m), NFTA_TABLE_NAME, table, strlen(table) + 1);
+    return talk_proto(NETLINK_NETFILTER, m.b, h->nlmsg_len, 0, NULL, 0);
 }

@@ -127,7 +127,11 @@ struct peer {
     int64_t reconnect_ms;
     int64_t up_since_ms, last_rekey_ms;
     uint64_t rekeys;
-    bool routes; /* routes to the peer installed on the TUN */
+    bool routes;        /* routes to the peer installed on the TUN */
+    bool direct;        /* clear link: firewall open for its direct path (direct.h) */
+    bool direct_routes; /* and our traffic to it routed on that path */
+    unsigned direct_if;
+    uint8_t direct_mac[6];
     char last_event[160];
 };
 

@@ -23,6 +23,7 @@
 #include "vpxi/sexp.h"
 
 #include "../log.h"
+#include "direct.h"
 #include "netlink.h"
 #include "node.h"
 #include "offload.h"
@@ -461,6 +462,10 @@ static void peer_routes(struct overlay *ov, struct peer *p, bool add)
 
     if (p->routes == add)
         return;
+    if (!add) {
+        p->routes = false;
+        direct_down(ov, p);
+    }
     if ((r = nl_route(add, ov->tun.name, AF_INET6, p->hit, 128)) != 0 && add)
         log_warn("%s: route to %s: %s", ov->name, p->name, strerror(-r));
     if (p->ipv4.s_addr && (r = nl_route(add, ov->tun.name, AF_INET, &p->ipv4, 32)) != 0 && add)
@@ -638,6 +643,7 @@ static void ev_established(struct overlay *ov, struct vpxi_hip_event *ev)
     p->reconnect_ms = NODE_RECONNECT_MIN_MS;
     timer_cancel(ov->d->loop, &p->reconnect);
     peer_routes(ov, p, true);
+    direct_up(ov, p);
     arm_expire(ov, p);
     timer_arm_in(ov->d->loop, &p->rekey, (int64_t)ov->cfg.rekey_seconds * 1000);
     if (p->valid.not_after == VPXI_TIME_MAX)
@@ -714,6 +720,7 @@ static void ev_closed(struct overlay *ov, struct vpxi_hip_event *ev, bool failed
                      vpxi_hip_reason_name(ev->reason));
         return;
     }
+    direct_down(ov, p);
     delete_all_sas(ov, p);
     timer_cancel(ov->d->loop, &p->expire);
     timer_cancel(ov->d->loop, &p->rekey);
@@ -1143,6 +1150,7 @@ void overlay_shutdown(struct overlay *ov)
     for (size_t i = 0; i < ov->npeers; i++) {
         struct peer *p = ov->peers[i];
         peer_cancel_timers(ov, p);
+        direct_down(ov, p);
         if (vpxi_hip_close(ov->hip, p->hit, now_ms()) == 0)
             closed++;
     }
@@ -1162,6 +1170,8 @@ void overlay_free(struct overlay *ov)
     while (ov->npeers) {
         struct peer *p = ov->peers[ov->npeers - 1];
         peer_cancel_timers(ov, p);
+        p->routes = false; /* the TUN goes: only direct routes must be removed */
+        direct_down(ov, p);
         peer_remove(ov, p);
     }
     vpxi_free(ov->peers);
@@ -1201,6 +1211,8 @@ int overlay_reload_check(struct overlay *o, const struct cfg_overlay *c, char *e
         what = "dh, hip-cipher or esp";
     else if (!SAME(esn))
         what = "esp-esn";
+    else if (!SAME(clear_direct))
+        what = "clear-direct";
     if (what) {
         snprintf(err, errlen, "[overlay %s]: %s changed: restart vpxid to apply it", o->name, what);
         return -1;

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,6 +325,11 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w)
     }
     pthread_rwlock_unlock(&ov->lock);
     json_str(w, "transform", suite ? vpxi_esp_suite_name(suite) : "-");
+    /* a clear link on the direct path: plain IP on the underlay device,
+     * counted by the kernel's interface counters, not here */
+    json_str(w, "data_path", p->direct_routes ? "kernel" : "esp");
+    if (p->direct_routes && if_indextoname(p->direct_if, buf))
+        json_str(w, "data_path_device", buf);
     vpxi_wr_printf(w, "\"spi_in\":\"0x%08x\",\"spi_out\":\"0x%08x\",", spi_in, spi_out);
     json_u64(w, "tx_packets", ctr_get(&p->st.tx_packets));
     json_u64(w, "tx_bytes", ctr_get(&p->st.tx_bytes));
