@@ -12,8 +12,9 @@
 #        (a)  no security: plain TCP between the nodes' underlay addresses
 #             (node firewall off), no overlay at all;
 #        (a') every link integrity (ESP NULL + HMAC-SHA-256) over the overlay;
-#        (b)  inside the groups clear (vpxi's ESP suite without encryption or
-#             ICV: a group is at one site), between the groups encrypted;
+#        (b)  inside the groups clear (a group is at one site: the nodes of one
+#             host agent's bridge take the direct path, plain IP at kernel
+#             speed, docs/hip.md section 11), between the groups encrypted;
 #        (c)  everything encrypted (ESP AES-128-GCM);
 #      REPS rounds, the modes interleaved; medians and ratios beside the
 #      seed's 854 / 897 / 1459 s.
@@ -304,8 +305,8 @@ for m in a1 b c; do
         say "WARNING: $v: ocean-1 does not have all 7 node peers established yet"
     T1_MESH[$m]=$(secs "$t0" "$(ns_now)")
     st=$(VPXI_SOCKET="$sock" vpxi --json status)
-    XF_IN[$m]=$(jq -r '[.overlays[0].peers[] | select(.name | startswith("ocean")) | .transform] | unique | join(",")' <<<"$st")
-    XF_X[$m]=$(jq -r '[.overlays[0].peers[] | select(.name | startswith("atmos")) | .transform] | unique | join(",")' <<<"$st")
+    XF_IN[$m]=$(jq -r '[.overlays[0].peers[] | select(.name | startswith("ocean")) | .transform + (if .data_path == "kernel" then " (direct)" else "" end)] | unique | join(",")' <<<"$st")
+    XF_X[$m]=$(jq -r '[.overlays[0].peers[] | select(.name | startswith("atmos")) | .transform + (if .data_path == "kernel" then " (direct)" else "" end)] | unique | join(",")' <<<"$st")
     say "up $v (8 nodes): ${T1_UP[$m]} s, ocean-1 associated with all 7 other nodes ${T1_MESH[$m]} s later; ocean-1's transforms: in group ${XF_IN[$m]}, to atmos ${XF_X[$m]}"
 done
 # rank order: ocean-1..4, atmos-1..4
