@@ -73,10 +73,18 @@ static void print_peer(const struct json *p)
     printf("    overlay addresses: %s, %s\n", json_str(p, "ipv4", "-"), json_str(p, "hit", "?"));
     printf("    link: %s, transform: %s, spi in %s out %s\n", json_str(p, "link", "-"),
            json_str(p, "transform", "-"), json_str(p, "spi_in", "-"), json_str(p, "spi_out", "-"));
-    if (!strcmp(json_str(p, "data_path", "esp"), "kernel"))
-        printf("    data path: kernel, plain IP on %s (clear link to an on-link peer; its traffic "
-               "is counted by that interface, not below)\n",
+    if (!strcmp(json_str(p, "data_path", "esp"), "kernel")) {
+        printf("    data path: kernel, plain IP on %s (clear link to an on-link peer)\n",
                json_str(p, "data_path_device", "?"));
+        if (json_get(p, "direct_tx_bytes")) {
+            human_bytes(json_num(p, "direct_rx_bytes", 0), b1, sizeof(b1));
+            human_bytes(json_num(p, "direct_tx_bytes", 0), b2, sizeof(b2));
+            printf("    direct path (node firewall's counters): %s received (%.0f packets), %s "
+                   "sent (%.0f packets)\n",
+                   b1, json_num(p, "direct_rx_packets", 0), b2,
+                   json_num(p, "direct_tx_packets", 0));
+        }
+    }
     human_bytes(json_num(p, "rx_bytes", 0), b1, sizeof(b1));
     human_bytes(json_num(p, "tx_bytes", 0), b2, sizeof(b2));
     printf("    transfer: %s received (%.0f packets), %s sent (%.0f packets)\n", b1,

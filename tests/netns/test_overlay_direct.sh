@@ -14,7 +14,7 @@
 # that arrives intact (except on vpxi service ports, which stay in ESP), travels as plain TCP between overlay addresses on the
 # bridge (captured on n1's port) and not through ESP; then the association's end (n2 stops: CLOSE)
 # puts n1's routes back on its TUN and removes the neighbour entries, and
-# n2 leaves nothing on its eth0.
+# n2 leaves nothing on its eth0; the same when n2's authorization ends.
 . "$(dirname "$0")/lib.sh"
 nn_require_root
 nn_require vpxid vpxi jq nc tcpdump sha256sum
@@ -99,4 +99,19 @@ nn_vpxid 2
 ok nn_wait 10 nq 1 ping -c1 -W1 100.64.0.2
 n2_direct() { [ "$(pst 1 n2 data_path)" = kernel ]; }
 ok nn_wait 5 n2_direct
+
+# --- the end of the authorization: n2 comes back with a chain that ends in
+# --- a few seconds; n1 cuts the direct path at that instant, as it cuts SAs
+nn_stop "$PID_d2"
+na=$(date -u -d '+6 seconds' +%Y-%m-%d_%H:%M:%S)
+vpxi cert issue --issuer "$D/H.key" --subject "$D/n2.pub" --tag '(vpxi demo (*) member)' \
+    --not-before -1h --not-after "$na" -o "$D/n2.cert" --force >/dev/null
+nn_vpxid 2
+ok nn_wait 10 nq 1 ping -c1 -W1 100.64.0.2
+ok nn_wait 5 n2_direct
+ok nn_wait 15 grep -q "authorization of n2 ended at $na" "$D/d1.log"
+on_tun() { ip -n "$NS_PREFIX-1" route get 100.64.0.2 | grep -q 'dev vpxi0'; }
+ok nn_wait 2 on_tun
+nok sh -c "ip -n $NS_PREFIX-1 neigh show 100.64.0.2 | grep -q ."
+nok nq 1 ping -c1 -W1 100.64.0.2
 nn_done

@@ -226,6 +226,10 @@ u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/
 sleep 1
 kill "$tcpd" "$tcpd2"; wait "$tcpd" "$tcpd2" 2>/dev/null
 ok grep -aq VPXI-MARK-CLEAR "$NN_DIR/plain.pcap"
+# ...and the node firewall counted it for vpxi status (both directions)
+direct_ctr() { st | jq -r --arg h "$hit_ga2" ".overlays[0].peers[] | select(.hit==\$h) | .$1"; }
+ok test "$(direct_ctr direct_tx_bytes)" -gt 0
+ok test "$(direct_ctr direct_rx_packets)" -gt 0
 nok grep -aq VPXI-MARK-CLEAR "$NN_DIR/wire.pcap"
 ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
 nok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/plain.pcap"

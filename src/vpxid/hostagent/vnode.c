@@ -1147,7 +1147,9 @@ static int remove_veth(struct vnode *n, char *err, size_t errlen)
 
 /* The firewall: only the underlay (eth0) is restricted: HIP and ESP, ICMP
  * errors and neighbour discovery, and the direct path of clear links to
- * exactly the peers the node's vpxid puts in the sets (node/direct.h). */
+ * exactly the peers the node's vpxid puts in the sets (node/direct.h). The
+ * set rules come first so that their per-element counters see every packet
+ * of the direct path (vpxi status), not only the first of each flow. */
 static int firewall_rules(char *buf, size_t size)
 {
     static const char icmp4[] = "icmp type { destination-unreachable, time-exceeded, "
@@ -1159,27 +1161,27 @@ static int firewall_rules(char *buf, size_t size)
 
     return mkpath(buf, size,
                   "table inet " VPXI_FW_TABLE " {\n"
-                  "\tset " VPXI_FW_SET_IN4 " { type ipv4_addr . ether_addr; }\n"
-                  "\tset " VPXI_FW_SET_IN6 " { type ipv6_addr . ether_addr; }\n"
-                  "\tset " VPXI_FW_SET_OUT4 " { type ipv4_addr; }\n"
-                  "\tset " VPXI_FW_SET_OUT6 " { type ipv6_addr; }\n"
+                  "\tset " VPXI_FW_SET_IN4 " { type ipv4_addr . ether_addr; counter; }\n"
+                  "\tset " VPXI_FW_SET_IN6 " { type ipv6_addr . ether_addr; counter; }\n"
+                  "\tset " VPXI_FW_SET_OUT4 " { type ipv4_addr; counter; }\n"
+                  "\tset " VPXI_FW_SET_OUT6 " { type ipv6_addr; counter; }\n"
                   "\tchain input {\n"
                   "\t\ttype filter hook input priority filter; policy drop;\n"
                   "\t\tiifname != \"" UNDERLAY_IF "\" accept\n"
-                  "\t\tct state established,related accept\n"
-                  "\t\tudp dport %d accept\n"
                   "\t\tip saddr . ether saddr @" VPXI_FW_SET_IN4 " accept\n"
                   "\t\tip6 saddr . ether saddr @" VPXI_FW_SET_IN6 " accept\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\tudp dport %d accept\n"
                   "\t\t%s\n\t\t%s\n"
                   "\t}\n"
                   "\tchain output {\n"
                   "\t\ttype filter hook output priority filter; policy drop;\n"
                   "\t\toifname != \"" UNDERLAY_IF "\" accept\n"
+                  "\t\tip daddr @" VPXI_FW_SET_OUT4 " accept\n"
+                  "\t\tip6 daddr @" VPXI_FW_SET_OUT6 " accept\n"
                   "\t\tct state established,related accept\n"
                   "\t\tudp sport %d accept\n"
                   "\t\tudp dport %d accept\n"
-                  "\t\tip daddr @" VPXI_FW_SET_OUT4 " accept\n"
-                  "\t\tip6 daddr @" VPXI_FW_SET_OUT6 " accept\n"
                   "\t\t%s\n\t\t%s\n"
                   "\t}\n"
                   "}\n",

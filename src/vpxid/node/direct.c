@@ -17,27 +17,39 @@ struct fw_elem {
     const char *set;
     const void *key;
     size_t len;
+    bool in; /* a set of the input chain (what the peer sends us) */
 };
 
-/* The firewall's keys for p: concatenations are padded to 32-bit words, as
- * nf_tables stores them (IPv4 4 + MAC 6 -> 4 + 8; HIT 16 + MAC 6 -> 16 + 8). */
-static int firewall(bool add, const struct peer *p, const uint8_t mac[6])
+/* The firewall's elements for p: concatenations are padded to 32-bit
+ * words, as nf_tables stores them (IPv4 4 + MAC 6 -> 4 + 8; HIT 16 + MAC
+ * 6 -> 16 + 8). in4 and in6 hold the keys built. */
+static size_t fw_elems(const struct peer *p, const uint8_t mac[6], uint8_t in4[12], uint8_t in6[24],
+                       struct fw_elem el[4])
 {
-    uint8_t in4[12] = { 0 }, in6[24] = { 0 };
-    struct fw_elem el[4];
     size_t n = 0;
-    int r, first = 0;
 
+    memset(in4, 0, 12);
+    memset(in6, 0, 24);
     memcpy(in6, p->hit, 16);
     memcpy(in6 + 16, mac, 6);
-    el[n++] = (struct fw_elem){ VPXI_FW_SET_IN6, in6, sizeof(in6) };
-    el[n++] = (struct fw_elem){ VPXI_FW_SET_OUT6, p->hit, 16 };
+    el[n++] = (struct fw_elem){ VPXI_FW_SET_IN6, in6, 24, true };
+    el[n++] = (struct fw_elem){ VPXI_FW_SET_OUT6, p->hit, 16, false };
     if (p->ipv4.s_addr) {
         memcpy(in4, &p->ipv4, 4);
         memcpy(in4 + 4, mac, 6);
-        el[n++] = (struct fw_elem){ VPXI_FW_SET_IN4, in4, sizeof(in4) };
-        el[n++] = (struct fw_elem){ VPXI_FW_SET_OUT4, &p->ipv4, 4 };
+        el[n++] = (struct fw_elem){ VPXI_FW_SET_IN4, in4, 12, true };
+        el[n++] = (struct fw_elem){ VPXI_FW_SET_OUT4, &p->ipv4, 4, false };
     }
+    return n;
+}
+
+static int firewall(bool add, const struct peer *p, const uint8_t mac[6])
+{
+    uint8_t in4[12], in6[24];
+    struct fw_elem el[4];
+    size_t n = fw_elems(p, mac, in4, in6, el);
+    int r, first = 0;
+
     for (size_t i = 0; i < n; i++) {
         r = nl_nft_elem(add, VPXI_FW_TABLE, el[i].set, el[i].key, el[i].len);
         if (r != 0 && add)
@@ -46,6 +58,33 @@ static int firewall(bool add, const struct peer *p, const uint8_t mac[6])
             first = r;
     }
     return first;
+}
+
+int direct_counters(const struct peer *p, struct direct_counters *c)
+{
+    uint8_t in4[12], in6[24];
+    struct fw_elem el[4];
+    size_t n;
+    int found = 0;
+
+    memset(c, 0, sizeof(*c));
+    if (!p->direct_fw)
+        return -ENOENT;
+    n = fw_elems(p, p->direct_mac, in4, in6, el);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t pk, by;
+        if (nl_nft_elem_counter(VPXI_FW_TABLE, el[i].set, el[i].key, el[i].len, &pk, &by) != 0)
+            continue;
+        found++;
+        if (el[i].in) {
+            c->rx_packets += pk;
+            c->rx_bytes += by;
+        } else {
+            c->tx_packets += pk;
+            c->tx_bytes += by;
+        }
+    }
+    return found ? 0 : -ENOENT;
 }
 
 /* The peer's routes and neighbour entries on the underlay device. */
@@ -169,8 +208,8 @@ void direct_up(struct overlay *ov, struct peer *p)
     /* the firewall opens whatever clear-direct says here: the peer may send
      * directly even if we do not */
     r = nl_nft_table(VPXI_FW_TABLE);
-    if (r == 0)
-        r = firewall(true, p, mac);
+    if (r == 0 && (r = firewall(true, p, mac)) == 0)
+        p->direct_fw = true;
     else if (r == -ENOENT)
         r = 0; /* no node firewall: nothing to open */
     if (r != 0) {
@@ -223,10 +262,10 @@ void direct_down(struct overlay *ov, struct peer *p)
                r != -ESRCH && r != -ENOENT && r != -ENODEV) {
         log_warn("%s: removing the direct routes to %s: %s", ov->name, p->name, strerror(-r));
     }
-    if ((r = firewall(false, p, p->direct_mac)) != 0)
+    if (p->direct_fw && (r = firewall(false, p, p->direct_mac)) != 0)
         log_warn("%s: closing the firewall for %s: %s", ov->name, p->name, strerror(-r));
     if (p->direct_routes)
         (void)svc_routes(false, ov, p);
-    p->direct = p->direct_routes = false;
+    p->direct = p->direct_routes = p->direct_fw = false;
     log_info("%s: direct path to %s closed", ov->name, p->name);
 }

@@ -20,6 +20,7 @@
 #define VPXID_DIRECT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define VPXI_FW_TABLE    "vpxi"
 #define VPXI_FW_SET_IN4  "direct-in4"  /* ipv4_addr . ether_addr: peer overlay IPv4, its MAC */
@@ -35,6 +36,12 @@ struct peer;
  * overlay's clear-direct allows it, routes ours there too; otherwise (or
  * if that fails, logged) p stays on ESP. */
 void direct_up(struct overlay *ov, struct peer *p);
+/* What the node firewall counted on p's direct path (its set elements
+ * carry counters): -ENOENT if p is not on it or there is no firewall. */
+struct direct_counters {
+    uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+};
+int direct_counters(const struct peer *p, struct direct_counters *c);
 /* Leaves the direct path: the peer's routes go back to the TUN when
  * p->routes says they should exist, and the firewall closes for it. */
 void direct_down(struct overlay *ov, struct peer *p);

@@ -387,3 +387,118 @@ int nl_nft_table(const char *table)
     put_attr(h, sizeof(m), NFTA_TABLE_NAME, table, strlen(table) + 1);
     return talk_proto(NETLINK_NETFILTER, m.b, h->nlmsg_len, 0, NULL, 0);
 }
+
+/* The first attribute of type type in an attribute list (kernel replies). */
+static const struct nlattr *nla_find(const void *data, size_t len, unsigned short type)
+{
+    const char *p = data;
+
+    while (len >= NLA_HDRLEN) {
+        const struct nlattr *a = (const struct nlattr *)p;
+        size_t al = a->nla_len, step = NLA_ALIGN(al);
+        if (al < NLA_HDRLEN || al > len)
+            return NULL;
+        if ((a->nla_type & NLA_TYPE_MASK) == type)
+            return a;
+        if (step >= len)
+            break;
+        p += step;
+        len -= step;
+    }
+    return NULL;
+}
+
+#define NLA_DATA(a) ((const char *)(a) + NLA_HDRLEN)
+#define NLA_LEN(a)  ((size_t)(a)->nla_len - NLA_HDRLEN)
+
+static uint64_t be64_at(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* A "counter" expression's figures; 0 if e is one. */
+static int counter_of(const struct nlattr *e, uint64_t *packets, uint64_t *bytes)
+{
+    const struct nlattr *n = nla_find(NLA_DATA(e), NLA_LEN(e), NFTA_EXPR_NAME);
+    const struct nlattr *d = nla_find(NLA_DATA(e), NLA_LEN(e), NFTA_EXPR_DATA);
+    const struct nlattr *pk, *by;
+
+    if (!n || !d || NLA_LEN(n) < 8 || memcmp(NLA_DATA(n), "counter", 8) != 0)
+        return -ENOENT;
+    pk = nla_find(NLA_DATA(d), NLA_LEN(d), NFTA_COUNTER_PACKETS);
+    by = nla_find(NLA_DATA(d), NLA_LEN(d), NFTA_COUNTER_BYTES);
+    if (!pk || !by || NLA_LEN(pk) != 8 || NLA_LEN(by) != 8)
+        return -ENOENT;
+    *packets = be64_at(NLA_DATA(pk));
+    *bytes = be64_at(NLA_DATA(by));
+    return 0;
+}
+
+int nl_nft_elem_counter(const char *table, const char *set, const void *key, size_t keylen,
+                        uint64_t *packets, uint64_t *bytes)
+{
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF];
+    } m;
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF * 2];
+    } rep;
+    struct nlmsghdr *h;
+    struct nlattr *list, *elem, *k;
+    const struct nlattr *l, *el, *x;
+    const char *body;
+    size_t blen;
+    int r;
+
+    if (keylen > 64 || strlen(table) > 64 || strlen(set) > 64)
+        return -EINVAL;
+    memset(&m, 0, sizeof(m));
+    h = batch_msg(m.b, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, NLM_F_ACK, NFPROTO_INET,
+                  0);
+    put_attr(h, sizeof(m), NFTA_SET_ELEM_LIST_TABLE, table, strlen(table) + 1);
+    put_attr(h, sizeof(m), NFTA_SET_ELEM_LIST_SET, set, strlen(set) + 1);
+    list = nest_start(h, sizeof(m), NFTA_SET_ELEM_LIST_ELEMENTS);
+    elem = nest_start(h, sizeof(m), NFTA_LIST_ELEM);
+    k = nest_start(h, sizeof(m), NFTA_SET_ELEM_KEY);
+    put_attr(h, sizeof(m), NFTA_DATA_VALUE, key, keylen);
+    nest_end(h, k);
+    nest_end(h, elem);
+    nest_end(h, list);
+    rep.nh.nlmsg_len = 0;
+    r = talk_proto(NETLINK_NETFILTER, m.b, h->nlmsg_len,
+                   (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM, &rep, sizeof(rep));
+    if (r != 0)
+        return r;
+    if (rep.nh.nlmsg_len < NLMSG_LENGTH(sizeof(struct nfgenmsg)))
+        return -ENOENT;
+    body = (const char *)NLMSG_DATA(&rep.nh) + NLMSG_ALIGN(sizeof(struct nfgenmsg));
+    blen = rep.nh.nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct nfgenmsg)));
+    if ((l = nla_find(body, blen, NFTA_SET_ELEM_LIST_ELEMENTS)) == NULL ||
+        (el = nla_find(NLA_DATA(l), NLA_LEN(l), NFTA_LIST_ELEM)) == NULL)
+        return -ENOENT;
+    if ((x = nla_find(NLA_DATA(el), NLA_LEN(el), NFTA_SET_ELEM_EXPR)) != NULL)
+        return counter_of(x, packets, bytes);
+    if ((x = nla_find(NLA_DATA(el), NLA_LEN(el), NFTA_SET_ELEM_EXPRESSIONS)) != NULL) {
+        const char *p = NLA_DATA(x);
+        size_t left = NLA_LEN(x);
+        while (left >= NLA_HDRLEN) {
+            const struct nlattr *e = (const struct nlattr *)p;
+            size_t step = (size_t)NLA_ALIGN(e->nla_len);
+            if (e->nla_len < NLA_HDRLEN || e->nla_len > left)
+                break;
+            if (counter_of(e, packets, bytes) == 0)
+                return 0;
+            if (step >= left)
+                break;
+            left -= step;
+            p += step;
+        }
+    }
+    return -ENOENT;
+}

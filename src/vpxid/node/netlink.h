@@ -37,6 +37,10 @@ int nl_rule(bool add, int family, unsigned table, unsigned priority, uint8_t ipp
  * as nf_tables does) of set SET in table inet TABLE. -ENOENT: no such table,
  * set or (deleting) element. */
 int nl_nft_elem(bool add, const char *table, const char *set, const void *key, size_t keylen);
+/* The counter of one element of set SET (declared with "counter"):
+ * -ENOENT if there is no such element or it has no counter. */
+int nl_nft_elem_counter(const char *table, const char *set, const void *key, size_t keylen,
+                        uint64_t *packets, uint64_t *bytes);
 /* 0 if table inet TABLE exists, -ENOENT if not. */
 int nl_nft_table(const char *table);
 

@@ -130,6 +130,7 @@ struct peer {
     bool routes;        /* routes to the peer installed on the TUN */
     bool direct;        /* clear link: firewall open for its direct path (direct.h) */
     bool direct_routes; /* and our traffic to it routed on that path */
+    bool direct_fw;     /* the node firewall's sets hold it */
     unsigned direct_if;
     uint8_t direct_mac[6];
     char last_event[160];

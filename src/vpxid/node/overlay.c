@@ -452,6 +452,9 @@ static void delete_all_sas(struct overlay *ov, struct peer *p)
     }
     sa_out_free(o1);
     sa_out_free(o2);
+    /* and off ESP: routes back on the TUN (where no SA is left), firewall
+     * closed; in this order, so that nothing flows in between */
+    direct_down(ov, p);
 }
 
 /* ---- peer timers ------------------------------------------------------------------------ */
@@ -478,8 +481,12 @@ static void on_expire(struct loop *l, void *arg)
     struct peer *p = arg;
     struct overlay *ov = p->ov;
     char d[VPXI_DATE_LEN + 1];
+    int64_t left = (p->valid.not_after + 1) * 1000 - wall_ms();
 
-    (void)l;
+    if (left > 0) { /* the monotonic timer ran ahead of the wall clock */
+        timer_arm(l, &p->expire, now_ms() + left);
+        return;
+    }
     vpxi_date_format(p->valid.not_after, d);
     log_warn("%s: authorization of %s ended at %s: closing the association", ov->name, p->name, d);
     snprintf(p->last_event, sizeof(p->last_event), "authorization ended at %s", d);
@@ -720,7 +727,6 @@ static void ev_closed(struct overlay *ov, struct vpxi_hip_event *ev, bool failed
                      vpxi_hip_reason_name(ev->reason));
         return;
     }
-    direct_down(ov, p);
     delete_all_sas(ov, p);
     timer_cancel(ov->d->loop, &p->expire);
     timer_cancel(ov->d->loop, &p->rekey);

@@ -20,6 +20,7 @@
 #include "vpxi/crypto.h"
 
 #include "../log.h"
+#include "direct.h"
 #include "node.h"
 
 enum { MASK = NODE_HASH_SIZE - 1 };
@@ -326,10 +327,19 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w)
     pthread_rwlock_unlock(&ov->lock);
     json_str(w, "transform", suite ? vpxi_esp_suite_name(suite) : "-");
     /* a clear link on the direct path: plain IP on the underlay device,
-     * counted by the kernel's interface counters, not here */
+     * counted by the node firewall (when there is one), not by ESP */
     json_str(w, "data_path", p->direct_routes ? "kernel" : "esp");
     if (p->direct_routes && if_indextoname(p->direct_if, buf))
         json_str(w, "data_path_device", buf);
+    if (p->direct) {
+        struct direct_counters dc;
+        if (direct_counters(p, &dc) == 0) {
+            json_u64(w, "direct_tx_packets", dc.tx_packets);
+            json_u64(w, "direct_tx_bytes", dc.tx_bytes);
+            json_u64(w, "direct_rx_packets", dc.rx_packets);
+            json_u64(w, "direct_rx_bytes", dc.rx_bytes);
+        }
+    }
     vpxi_wr_printf(w, "\"spi_in\":\"0x%08x\",\"spi_out\":\"0x%08x\",", spi_in, spi_out);
     json_u64(w, "tx_packets", ctr_get(&p->st.tx_packets));
     json_u64(w, "tx_bytes", ctr_get(&p->st.tx_bytes));
