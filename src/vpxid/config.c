@@ -511,6 +511,8 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
     }
     case K_HITS: {
         size_t *n = (size_t *)((uint8_t *)base + k->size);
+        if (!*v)
+            return 0; /* "admin =": none (what config_show prints for none) */
         if (*n >= CFG_LIST_MAX) {
             snprintf(why, wlen, "at most %d", CFG_LIST_MAX);
             return -1;
