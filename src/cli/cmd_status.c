@@ -73,9 +73,9 @@ static void print_peer(const struct json *p)
     printf("    overlay addresses: %s, %s\n", json_str(p, "ipv4", "-"), json_str(p, "hit", "?"));
     printf("    link: %s, transform: %s, spi in %s out %s\n", json_str(p, "link", "-"),
            json_str(p, "transform", "-"), json_str(p, "spi_in", "-"), json_str(p, "spi_out", "-"));
-    if (!strcmp(json_str(p, "data_path", "esp"), "kernel")) {
-        printf("    data path: kernel, plain IP on %s (clear link to an on-link peer)\n",
-               json_str(p, "data_path_device", "?"));
+    if (strcmp(json_str(p, "data_path", "esp"), "esp")) {
+        printf("    data path: %s, plain IP on %s (clear traffic to an on-link peer)\n",
+               json_str(p, "data_path", "?"), json_str(p, "data_path_device", "?"));
         if (json_get(p, "direct_tx_bytes")) {
             human_bytes(json_num(p, "direct_rx_bytes", 0), b1, sizeof(b1));
             human_bytes(json_num(p, "direct_tx_bytes", 0), b2, sizeof(b2));
@@ -83,6 +83,16 @@ static void print_peer(const struct json *p)
                    "sent (%.0f packets)\n",
                    b1, json_num(p, "direct_rx_packets", 0), b2,
                    json_num(p, "direct_tx_packets", 0));
+        }
+    }
+    {
+        const struct json *pl = json_get(p, "port_links");
+        if (pl && pl->type == J_ARR && pl->child) {
+            printf("    port classes:");
+            for (const struct json *e = pl->child; e; e = e->next)
+                printf(" %s/%.0f-%.0f %s%s", json_str(e, "proto", "?"), json_num(e, "lo", 0),
+                       json_num(e, "hi", 0), json_str(e, "link", "?"), e->next ? "," : "");
+            printf("\n");
         }
     }
     human_bytes(json_num(p, "rx_bytes", 0), b1, sizeof(b1));

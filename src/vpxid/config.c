@@ -30,25 +30,26 @@ enum section {
 };
 
 enum kind {
-    K_STR,    /* char[size] */
-    K_PATH,   /* char[CFG_PATH_MAX] */
-    K_UINT,   /* unsigned in [min, max] */
-    K_U64,    /* uint64_t, with k/M/G suffixes */
-    K_SECS,   /* unsigned seconds, with s/m/h/d suffixes */
-    K_ADDR,   /* struct cfg_addr, default port 10500; sets has_* if flag_off >= 0 */
-    K_IPV4,   /* struct in_addr in 100.64.0.0/10 */
-    K_HIT,    /* uint8_t[16], an ORCHID */
-    K_LEVEL,  /* log level name */
-    K_ESP,    /* list of ESP suites */
-    K_DH,     /* list of DH groups */
-    K_CIPHER, /* list of HIP ciphers */
-    K_SEXP,   /* an S-expression, kept as text */
-    K_CHAIN,  /* appended path (repeatable) */
-    K_IFNAME, /* interface name */
-    K_LINK,   /* encrypt | integrity | clear */
-    K_BOOL,   /* yes | no */
-    K_HITS,   /* appended HIT (repeatable); size: offset of the count */
-    K_CHOICE, /* char[16], one of the words in help's first line: see choice_ok */
+    K_STR,      /* char[size] */
+    K_PATH,     /* char[CFG_PATH_MAX] */
+    K_UINT,     /* unsigned in [min, max] */
+    K_U64,      /* uint64_t, with k/M/G suffixes */
+    K_SECS,     /* unsigned seconds, with s/m/h/d suffixes */
+    K_ADDR,     /* struct cfg_addr, default port 10500; sets has_* if flag_off >= 0 */
+    K_IPV4,     /* struct in_addr in 100.64.0.0/10 */
+    K_HIT,      /* uint8_t[16], an ORCHID */
+    K_LEVEL,    /* log level name */
+    K_ESP,      /* list of ESP suites */
+    K_DH,       /* list of DH groups */
+    K_CIPHER,   /* list of HIP ciphers */
+    K_SEXP,     /* an S-expression, kept as text */
+    K_CHAIN,    /* appended path (repeatable) */
+    K_IFNAME,   /* interface name */
+    K_LINK,     /* encrypt | integrity | clear */
+    K_BOOL,     /* yes | no */
+    K_HITS,     /* appended HIT (repeatable); size: offset of the count */
+    K_CHOICE,   /* char[16], one of the words in help's first line: see choice_ok */
+    K_PORTLINK, /* appended struct cfg_portlink (repeatable); size: offset of the count */
 };
 
 struct keyword {
@@ -126,6 +127,9 @@ static const struct keyword keywords[] = {
       "overlay IPv4 address of the peer" },
     { "link", S_PEER, K_LINK, P(link), 0, -1, 0, 0, "encrypt",
       "link security: encrypt, integrity or clear (no protection: one trusted site only)" },
+    { "port-link", S_PEER, K_PORTLINK, P(portlinks), P(nportlinks), -1, 0, 0, NULL,
+      "security of one port class instead of link's: PROTO/PORT[-PORT] encrypt|integrity|clear "
+      "(repeatable; classes must not overlap)" },
 
     { "overlay", S_REGISTRAR, K_STR, R(overlay), CFG_NAME_MAX, -1, 0, 0, NULL,
       "overlay whose HIT the registrar listens on (default: the first)" },
@@ -524,6 +528,51 @@ static int set_value(const struct keyword *k, void *base, const char *v, char *w
         (*n)++;
         return 0;
     }
+    case K_PORTLINK: {
+        size_t *n = (size_t *)((uint8_t *)base + k->size);
+        struct cfg_portlink pl, *all = (struct cfg_portlink *)(void *)field;
+        char proto[4], sec[16], extra;
+        unsigned lo, hi;
+        int got;
+        if (!*v)
+            return 0; /* "port-link =": none */
+        if (*n >= CFG_PORTLINKS_MAX) {
+            snprintf(why, wlen, "at most %d", CFG_PORTLINKS_MAX);
+            return -1;
+        }
+        got = sscanf(v, "%3[a-z]/%u-%u %15s %c", proto, &lo, &hi, sec, &extra);
+        if (got != 4) {
+            got = sscanf(v, "%3[a-z]/%u %15s %c", proto, &lo, sec, &extra);
+            hi = lo;
+            if (got != 3)
+                got = -1;
+        }
+        if (got < 0 || (strcmp(proto, "tcp") && strcmp(proto, "udp")) || lo < 1 || hi > 65535 ||
+            lo > hi) {
+            snprintf(why, wlen, "expected tcp|udp/PORT[-PORT] encrypt|integrity|clear (1-65535)");
+            return -1;
+        }
+        pl.proto = !strcmp(proto, "tcp") ? IPPROTO_TCP : IPPROTO_UDP;
+        pl.lo = (uint16_t)lo;
+        pl.hi = (uint16_t)hi;
+        if (!strcmp(sec, "clear"))
+            pl.sec = CFG_SEC_CLEAR;
+        else if (!strcmp(sec, "integrity"))
+            pl.sec = CFG_SEC_INTEGRITY;
+        else if (!strcmp(sec, "encrypt"))
+            pl.sec = CFG_SEC_ENCRYPT;
+        else {
+            snprintf(why, wlen, "expected encrypt, integrity or clear after the ports");
+            return -1;
+        }
+        for (size_t i = 0; i < *n; i++)
+            if (all[i].proto == pl.proto && all[i].lo <= pl.hi && pl.lo <= all[i].hi) {
+                snprintf(why, wlen, "overlaps %s/%u-%u", proto, all[i].lo, all[i].hi);
+                return -1;
+            }
+        all[(*n)++] = pl;
+        return 0;
+    }
     case K_CHOICE:
         if (strcmp(v, "auto") && strcmp(v, "manual")) {
             snprintf(why, wlen, "expected auto or manual");
@@ -746,7 +795,7 @@ static int parse_line(struct parser *p, char *line)
         const struct keyword *k = &keywords[i];
         if (strcmp(k->name, key) || !(k->sections & p->section))
             continue;
-        if (p->seen[i] && k->kind != K_CHAIN && k->kind != K_HITS)
+        if (p->seen[i] && k->kind != K_CHAIN && k->kind != K_HITS && k->kind != K_PORTLINK)
             return fail(p, "%s given twice in this section", key);
         p->seen[i] = true;
         if (apply(k, p->section, p->base, val, why, sizeof(why)) != 0)
@@ -961,11 +1010,25 @@ static void show_value(FILE *f, const struct keyword *k, unsigned section, const
     case K_HITS:
         for (size_t i = 0; i < *(const size_t *)((const uint8_t *)base + k->size); i++) {
             vpxi_hit_to_str(field + 16 * i, buf);
-            fprintf(f, "%s%s", i ? "\n" : "", buf);
+            fprintf(f, "%s", buf);
             if (i + 1 < *(const size_t *)((const uint8_t *)base + k->size))
-                fprintf(f, "%s = ", k->name);
+                fprintf(f, "\n%s = ", k->name);
         }
         break;
+    case K_PORTLINK: {
+        static const char *const secs[] = { "clear", "integrity", "encrypt" };
+        const struct cfg_portlink *pl = (const void *)field;
+        size_t n = *(const size_t *)((const uint8_t *)base + k->size);
+        for (size_t i = 0; i < n; i++) {
+            fprintf(f, "%s/%u", pl[i].proto == IPPROTO_TCP ? "tcp" : "udp", pl[i].lo);
+            if (pl[i].hi != pl[i].lo)
+                fprintf(f, "-%u", pl[i].hi);
+            fprintf(f, " %s", secs[pl[i].sec <= 2 ? pl[i].sec : 2]);
+            if (i + 1 < n)
+                fprintf(f, "\n%s = ", k->name);
+        }
+        break;
+    }
     case K_BOOL: fprintf(f, "%s", *(const bool *)field ? "yes" : "no"); break;
     case K_UINT:
     case K_SECS: fprintf(f, "%u", *(const unsigned *)field); break;
@@ -1021,6 +1084,8 @@ static void show_section(FILE *f, unsigned section, const void *base)
         if (k->kind == K_CHAIN && ((const struct cfg_overlay *)base)->nchain == 0)
             continue;
         if (k->kind == K_ESP && section == S_PEER && ((const struct cfg_peer *)base)->nesp == 0)
+            continue;
+        if (k->kind == K_PORTLINK && ((const struct cfg_peer *)base)->nportlinks == 0)
             continue;
         fprintf(f, "%s = ", k->name);
         show_value(f, k, section, base);

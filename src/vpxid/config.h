@@ -29,6 +29,7 @@ enum cfg_limits {
     CFG_PATH_MAX = 512,
     CFG_SEXP_MAX = 2048,
     CFG_LIST_MAX = 8,
+    CFG_PORTLINKS_MAX = 64,
     CFG_CHAIN_MAX = 8,
     CFG_PEERS_MAX = 1024,
     CFG_OVERLAYS_MAX = 16,
@@ -39,6 +40,16 @@ enum cfg_limits {
 struct cfg_addr {
     struct sockaddr_storage ss;
     socklen_t len;
+};
+
+/* One port class of a link: traffic of protocol proto (IPPROTO_TCP or
+ * IPPROTO_UDP) from or to a port in [lo, hi] has security sec instead of
+ * the link's (port-link = tcp/5000-5100 clear). */
+enum cfg_sec { CFG_SEC_CLEAR = 0, CFG_SEC_INTEGRITY = 1, CFG_SEC_ENCRYPT = 2 };
+struct cfg_portlink {
+    uint8_t proto;
+    uint16_t lo, hi;
+    uint8_t sec; /* enum cfg_sec */
 };
 
 struct cfg_peer {
@@ -54,6 +65,8 @@ struct cfg_peer {
     uint16_t esp[CFG_LIST_MAX]; /* ESP suites allowed on this link (empty: overlay's) */
     size_t nesp;
     char link[16]; /* encrypt | integrity | clear (informational) */
+    struct cfg_portlink portlinks[CFG_PORTLINKS_MAX]; /* disjoint, in file order */
+    size_t nportlinks;
     int line;
 };
 

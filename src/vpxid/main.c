@@ -27,6 +27,7 @@
 #include "vpxi/alloc.h"
 
 #include "daemon.h"
+#include "hostagent/vnode.h"
 #include "log.h"
 #include "registrar/store.h"
 #include "roles.h"
@@ -39,6 +40,8 @@ static const char usage[] =
     "  -c, --config FILE   configuration (default /etc/vpxi/vpxid.conf)\n"
     "      --check         validate the configuration and exit\n"
     "      --show-config   print the effective configuration (defaults included)\n"
+    "      --show-node-firewall\n"
+    "                      print the nft ruleset a host agent loads into its nodes\n"
     "      --check-database FILE\n"
     "                      check a registrar database (integrity and invariants),\n"
     "                      print what it holds; exit 0 only if it is consistent\n"
@@ -213,6 +216,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "check", no_argument, NULL, 'C' },
         { "show-config", no_argument, NULL, 'S' },
+        { "show-node-firewall", no_argument, NULL, 'F' },
         { "check-database", required_argument, NULL, 'D' },
         { "debug", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
@@ -231,6 +235,13 @@ int main(int argc, char **argv)
         case 'C': check = true; break;
         case 'S': show = true; break;
         case 'D': return check_database(optarg);
+        case 'F': {
+            char rules[8192];
+            if (vnode_firewall_rules(rules, sizeof(rules)) != 0)
+                return 1;
+            fputs(rules, stdout);
+            return 0;
+        }
         case 'd':
             if ((level = log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "vpxid: unknown log level '%s'\n%s", optarg, usage);

@@ -149,7 +149,8 @@ ok nn_wait 10 sh -c "[ -z \"\$(ls -A '$NN_DIR/nodes2/rb' 2>/dev/null)\" ]"
 eq "$(ip netns list | grep -c "^vx-$SITE_A-")" 0 "site A nodes of the failed VPXI destroyed"
 
 # --- a VPXI of 5 nodes over both sites: clear between the ga nodes,
-# integrity between ga and gc (both at site A), encrypted between the sites
+# integrity between ga and gc (both at site A) except tcp/5002, clear, and
+# encrypted between the sites
 cat >"$NN_DIR/t1.vpxi" <<EOS
 [vpxi t1]
 duration = 1h
@@ -168,6 +169,9 @@ count = 1
 site = $SITE_A
 image = busybox
 [link ga ga]
+security = clear
+[link ga gc]
+ports = tcp/5002
 security = clear
 [link $SITE_A $SITE_A]
 security = integrity
@@ -208,20 +212,23 @@ eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
 # the clear link (same site, one bridge) takes the direct path; the others ESP
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" kernel "clear link on the direct path"
-eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" esp "integrity link in ESP"
+eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" "esp, clear ports kernel" "integrity link in ESP, its clear port class direct"
+eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .port_links | map("\(.proto)/\(.lo)-\(.hi) \(.link)") | join(",")')" "tcp/5002-5002 clear" "the port class from the specification"
 # on the wire (site A's bridge): the clear link carries plain TCP between the
-# nodes' HITs, an integrity-only link readable payload in ESP, an encrypted
-# one nothing readable
+# nodes' HITs, an integrity-only link readable payload in ESP except on its
+# clear port class (plain TCP), an encrypted one nothing readable
 u1 exec ga-2 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
 u1 exec gc-1 -- /bin/sh -c '(nc -ll -p 5001 -e /bin/cat >/dev/null 2>&1 &)'
+u1 exec gc-1 -- /bin/sh -c '(nc -ll -p 5002 -e /bin/cat >/dev/null 2>&1 &)'
 ip netns exec "$NS_PREFIX-2" tcpdump --immediate-mode -i vxbr0 -U -w "$NN_DIR/wire.pcap" udp port 10500 >/dev/null 2>&1 &
 tcpd=$!
-ip netns exec "$NS_PREFIX-2" tcpdump --immediate-mode -i vxbr0 -U -w "$NN_DIR/plain.pcap" tcp port 5001 >/dev/null 2>&1 &
+ip netns exec "$NS_PREFIX-2" tcpdump --immediate-mode -i vxbr0 -U -w "$NN_DIR/plain.pcap" tcp port 5001 or tcp port 5002 >/dev/null 2>&1 &
 tcpd2=$!
 NN_PIDS+=($tcpd $tcpd2)
 sleep 1
 u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-CLEAR | nc -w 2 $hit_ga2 5001" >/dev/null 2>&1
 u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-INTEGRITY | nc -w 2 $hit_gc1 5001" >/dev/null 2>&1
+u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-PORTCLEAR | nc -w 2 $hit_gc1 5002" >/dev/null 2>&1
 u1 exec ga-1 -- /bin/sh -c "echo VPXI-MARK-ENCRYPTED | nc -w 2 $hit_gb1 5000" >/dev/null 2>&1
 sleep 1
 kill "$tcpd" "$tcpd2"; wait "$tcpd" "$tcpd2" 2>/dev/null
@@ -233,6 +240,8 @@ ok test "$(direct_ctr direct_rx_packets)" -gt 0
 nok grep -aq VPXI-MARK-CLEAR "$NN_DIR/wire.pcap"
 ok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/wire.pcap"
 nok grep -aq VPXI-MARK-INTEGRITY "$NN_DIR/plain.pcap"
+ok grep -aq VPXI-MARK-PORTCLEAR "$NN_DIR/plain.pcap"
+nok grep -aq VPXI-MARK-PORTCLEAR "$NN_DIR/wire.pcap"
 nok grep -aq VPXI-MARK-ENCRYPTED "$NN_DIR/wire.pcap"
 ok test "$(stat -c %s "$NN_DIR/wire.pcap")" -gt 1000   # the encrypted one was captured too
 # the node firewall opens the direct path for exactly the clear peer: gc-1

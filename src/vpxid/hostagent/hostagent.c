@@ -227,7 +227,8 @@ static int image_for(struct hostagent *ha, const char *name, char *path, size_t 
     return 0;
 }
 
-/* (peer (name N) (hit H) (underlay ADDR) (link SEC)) -> a [peer] section. */
+/* (peer (name N) (hit H) (underlay ADDR) (link SEC) (port-link PROTO LO HI
+ * SEC)...) -> a [peer] section. */
 static int peer_section(const struct vpxi_sexp *p, const char *vpxi, FILE *f)
 {
     char name[CFG_NAME_MAX], hit[64], addr[64], link[16];
@@ -250,6 +251,28 @@ static int peer_section(const struct vpxi_sexp *p, const char *vpxi, FILE *f)
         (strcmp(link, "encrypt") && strcmp(link, "integrity") && strcmp(link, "clear")))
         return VPXI_ERR_BAD_FORMAT;
     fprintf(f, "\n[peer %s %s]\nhit = %s\naddress = %s\nlink = %s\n", vpxi, name, hit, addr, link);
+    /* (port-link PROTO LO HI SEC): port classes that differ from link */
+    for (e = p->child; e; e = e->next) {
+        char w[4][16];
+        const struct vpxi_sexp *a;
+        unsigned long lo, hi;
+        char *end1, *end2;
+        size_t i = 0;
+        if (!vpxi_sexp_head_is(e, "port-link"))
+            continue;
+        if (e->len != 5)
+            return VPXI_ERR_BAD_FORMAT;
+        for (a = e->child->next; a && i < 4; a = a->next, i++)
+            if (vpxi_sexp_get_str(a, w[i], sizeof(w[i])) != 0)
+                return VPXI_ERR_BAD_FORMAT;
+        lo = strtoul(w[1], &end1, 10);
+        hi = strtoul(w[2], &end2, 10);
+        if ((strcmp(w[0], "tcp") && strcmp(w[0], "udp")) || !w[1][0] || *end1 || !w[2][0] ||
+            *end2 || w[1][0] == '-' || w[2][0] == '-' || lo < 1 || hi > 65535 || lo > hi ||
+            (strcmp(w[3], "encrypt") && strcmp(w[3], "integrity") && strcmp(w[3], "clear")))
+            return VPXI_ERR_BAD_FORMAT;
+        fprintf(f, "port-link = %s/%lu-%lu %s\n", w[0], lo, hi, w[3]);
+    }
     return 0;
 }
 

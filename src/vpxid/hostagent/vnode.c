@@ -87,7 +87,7 @@ enum {
     RM_DEPTH_MAX = 128, /* directory depth removed from a statedir */
     CPU_MILLI_MIN = 10, /* cpu.max quota >= 1 ms */
     CPU_MILLI_MAX = 1000000,
-    RUNFILE_MAX = 2048, /* net.ip, firewall.nft */
+    RUNFILE_MAX = 4096, /* net.ip, firewall.nft */
 };
 
 /* Messages from forked children to the parent: one write each (atomic). */
@@ -1145,12 +1145,19 @@ static int remove_veth(struct vnode *n, char *err, size_t errlen)
     return 0;
 }
 
+/* port classes of the direct path (node/direct.h): intervals of
+ * (address, MAC, protocol, port) */
+#define PORTSET4        "type ipv4_addr . ether_addr . inet_proto . inet_service; flags interval; counter;"
+#define PORTSET6        "type ipv6_addr . ether_addr . inet_proto . inet_service; flags interval; counter;"
+#define PORTMATCH4(dir) "ip saddr . ether saddr . meta l4proto . th " dir
+#define PORTMATCH6(dir) "ip6 saddr . ether saddr . meta l4proto . th " dir
+
 /* The firewall: only the underlay (eth0) is restricted: HIP and ESP, ICMP
  * errors and neighbour discovery, and the direct path of clear links to
  * exactly the peers the node's vpxid puts in the sets (node/direct.h). The
  * set rules come first so that their per-element counters see every packet
  * of the direct path (vpxi status), not only the first of each flow. */
-static int firewall_rules(char *buf, size_t size)
+int vnode_firewall_rules(char *buf, size_t size)
 {
     static const char icmp4[] = "icmp type { destination-unreachable, time-exceeded, "
                                 "parameter-problem } accept";
@@ -1159,33 +1166,71 @@ static int firewall_rules(char *buf, size_t size)
                                 "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } "
                                 "accept";
 
-    return mkpath(buf, size,
-                  "table inet " VPXI_FW_TABLE " {\n"
-                  "\tset " VPXI_FW_SET_IN4 " { type ipv4_addr . ether_addr; counter; }\n"
-                  "\tset " VPXI_FW_SET_IN6 " { type ipv6_addr . ether_addr; counter; }\n"
-                  "\tset " VPXI_FW_SET_OUT4 " { type ipv4_addr; counter; }\n"
-                  "\tset " VPXI_FW_SET_OUT6 " { type ipv6_addr; counter; }\n"
-                  "\tchain input {\n"
-                  "\t\ttype filter hook input priority filter; policy drop;\n"
-                  "\t\tiifname != \"" UNDERLAY_IF "\" accept\n"
-                  "\t\tip saddr . ether saddr @" VPXI_FW_SET_IN4 " accept\n"
-                  "\t\tip6 saddr . ether saddr @" VPXI_FW_SET_IN6 " accept\n"
-                  "\t\tct state established,related accept\n"
-                  "\t\tudp dport %d accept\n"
-                  "\t\t%s\n\t\t%s\n"
-                  "\t}\n"
-                  "\tchain output {\n"
-                  "\t\ttype filter hook output priority filter; policy drop;\n"
-                  "\t\toifname != \"" UNDERLAY_IF "\" accept\n"
-                  "\t\tip daddr @" VPXI_FW_SET_OUT4 " accept\n"
-                  "\t\tip6 daddr @" VPXI_FW_SET_OUT6 " accept\n"
-                  "\t\tct state established,related accept\n"
-                  "\t\tudp sport %d accept\n"
-                  "\t\tudp dport %d accept\n"
-                  "\t\t%s\n\t\t%s\n"
-                  "\t}\n"
-                  "}\n",
-                  VNODE_UDP_PORT, icmp4, icmp6, VNODE_UDP_PORT, VNODE_UDP_PORT, icmp4, icmp6)
+    return mkpath(
+               buf, size,
+               "table inet " VPXI_FW_TABLE " {\n"
+               "\tset " VPXI_FW_SET_IN4 " { type ipv4_addr . ether_addr; counter; }\n"
+               "\tset " VPXI_FW_SET_IN6 " { type ipv6_addr . ether_addr; counter; }\n"
+               "\tset " VPXI_FW_SET_OUT4 " { type ipv4_addr; counter; }\n"
+               "\tset " VPXI_FW_SET_OUT6 " { type ipv6_addr; counter; }\n"
+               "\tset " VPXI_FW_SET_PORTS4 " { " PORTSET4 " }\n"
+               "\tset " VPXI_FW_SET_PORTS6 " { " PORTSET6 " }\n"
+               "\tset " VPXI_FW_SET_DENY4 " { " PORTSET4 " }\n"
+               "\tset " VPXI_FW_SET_DENY6 " { " PORTSET6 " }\n"
+               "\tchain input {\n"
+               "\t\ttype filter hook input priority filter; policy drop;\n"
+               "\t\tiifname != \"" UNDERLAY_IF "\" accept\n"
+               "\t\t" PORTMATCH4(
+                   "dport") " @" VPXI_FW_SET_DENY4 " drop\n"
+                            "\t\t" PORTMATCH4(
+                                "sport") " @" VPXI_FW_SET_DENY4 " drop\n"
+                                         "\t\t" PORTMATCH6(
+                                             "dport") " @" VPXI_FW_SET_DENY6 " drop\n"
+                                                      "\t\t" PORTMATCH6(
+                                                          "sport") " @" VPXI_FW_SET_DENY6 " drop\n"
+                                                                   "\t\tip saddr . ether saddr "
+                                                                   "@" VPXI_FW_SET_IN4 " accept\n"
+                                                                   "\t\tip6 saddr . ether saddr "
+                                                                   "@" VPXI_FW_SET_IN6 " accept\n"
+                                                                   "\t\t" PORTMATCH4(
+                                                                       "dport") " "
+                                                                                "@" VPXI_FW_SET_PORTS4
+                                                                                " accept\n"
+                                                                                "\t\t" PORTMATCH4(
+                                                                                    "sport") " "
+                                                                                             "@" VPXI_FW_SET_PORTS4
+                                                                                             " acce"
+                                                                                             "pt\n"
+                                                                                             "\t"
+                                                                                             "\t" PORTMATCH6(
+                                                                                                 "d"
+                                                                                                 "p"
+                                                                                                 "o"
+                                                                                                 "r"
+                                                                                                 "t") " @" VPXI_FW_SET_PORTS6
+                                                                                                      " accept\n"
+                                                                                                      "\t\t" PORTMATCH6(
+                                                                                                          "sport") " @" VPXI_FW_SET_PORTS6
+                                                                                                                   " accept\n"
+                                                                                                                   "\t\tct state established,related accept\n"
+                                                                                                                   "\t\tudp dport %d accept\n"
+                                                                                                                   "\t\t%s\n\t\t%s\n"
+                                                                                                                   "\t}\n"
+                                                                                                                   "\tchain output {\n"
+                                                                                                                   "\t\ttype filter hook output priority filter; policy drop;\n"
+                                                                                                                   "\t\toifname != \"" UNDERLAY_IF
+                                                                                                                   "\" accept\n"
+                                                                                                                   "\t\tip daddr @" VPXI_FW_SET_OUT4
+                                                                                                                   " accept\n"
+                                                                                                                   "\t\tip6 daddr @" VPXI_FW_SET_OUT6
+                                                                                                                   " accept\n"
+                                                                                                                   "\t\tct state established,related accept\n"
+                                                                                                                   "\t\tudp sport %d accept\n"
+                                                                                                                   "\t\tudp dport %d accept\n"
+                                                                                                                   "\t\t%s\n\t\t%s\n"
+                                                                                                                   "\t}\n"
+                                                                                                                   "}\n",
+               VNODE_UDP_PORT, icmp4, icmp6, VNODE_UDP_PORT, VNODE_UDP_PORT, icmp4, icmp6)
                ? 0
                : -ENAMETOOLONG;
 }
@@ -1202,7 +1247,7 @@ static int configure_node_net(const struct vnode *n, const struct vnode_params *
     if (p->firewall) {
         char *nft[] = { "nft", "-f", path, NULL };
         if (!mkpath(path, sizeof(path), "%s/firewall.nft", n->statedir) ||
-            firewall_rules(text, sizeof(text)) != 0)
+            vnode_firewall_rules(text, sizeof(text)) != 0)
             r = seterr(err, errlen, VPXI_ERR_TOO_LARGE, "firewall rules");
         else if ((r = replace_file(path, text)) != 0)
             r = sysfail(err, errlen, -r, "write %s", path);

@@ -152,4 +152,9 @@ int vnode_destroy(struct vnode *n, const pid_t *spawned, size_t nspawned, char *
  */
 int vnode_load(const char *statedir, struct vnode *out) VPXI_WUR;
 
+/* The nft ruleset loaded into every node's network namespace when the host
+ * agent's firewall is on (table inet vpxi). 0, or -ENAMETOOLONG if size is
+ * too small. */
+int vnode_firewall_rules(char *buf, size_t size);
+
 #endif

@@ -27,6 +27,11 @@
 #define VPXI_FW_SET_IN6  "direct-in6"  /* ipv6_addr . ether_addr: peer HIT, its MAC */
 #define VPXI_FW_SET_OUT4 "direct-out4" /* ipv4_addr */
 #define VPXI_FW_SET_OUT6 "direct-out6" /* ipv6_addr */
+/* address . ether_addr . inet_proto . inet_service, intervals: port classes */
+#define VPXI_FW_SET_PORTS4 "direct-ports-in4" /* clear classes of a protected link */
+#define VPXI_FW_SET_PORTS6 "direct-ports-in6"
+#define VPXI_FW_SET_DENY4  "direct-deny-in4" /* protected classes of a clear link */
+#define VPXI_FW_SET_DENY6  "direct-deny-in6"
 
 struct overlay;
 struct peer;
@@ -36,6 +41,8 @@ struct peer;
  * overlay's clear-direct allows it, routes ours there too; otherwise (or
  * if that fails, logged) p stays on ESP. */
 void direct_up(struct overlay *ov, struct peer *p);
+/* "kernel", "esp", or a mix with port classes, for status. */
+const char *direct_path_name(const struct peer *p);
 /* What the node firewall counted on p's direct path (its set elements
  * carry counters): -ENOENT if p is not on it or there is no firewall. */
 struct direct_counters {

@@ -279,6 +279,12 @@ int nl_route_dev(bool add, unsigned ifindex, int family, const void *dst, unsign
 int nl_rule(bool add, int family, unsigned table, unsigned priority, uint8_t ipproto, bool sport,
             uint16_t lo, uint16_t hi)
 {
+    return nl_rule_to(add, family, NULL, table, priority, ipproto, sport, lo, hi);
+}
+
+int nl_rule_to(bool add, int family, const void *to, unsigned table, unsigned priority,
+               uint8_t ipproto, bool sport, uint16_t lo, uint16_t hi)
+{
     struct req r;
     struct fib_rule_port_range range = { .start = lo, .end = hi };
 
@@ -288,6 +294,10 @@ int nl_rule(bool add, int family, unsigned table, unsigned priority, uint8_t ipp
     r.nh.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_EXCL : 0;
     r.u.frh.family = (unsigned char)family;
     r.u.frh.action = FR_ACT_TO_TBL;
+    if (to) {
+        r.u.frh.dst_len = family == AF_INET ? 32 : 128;
+        add_attr(&r, FRA_DST, to, family == AF_INET ? 4 : 16);
+    }
     add_attr(&r, FRA_PRIORITY, &priority, sizeof(priority));
     add_attr(&r, FRA_TABLE, &table, sizeof(table));
     add_attr(&r, FRA_IP_PROTO, &ipproto, sizeof(ipproto));
@@ -341,6 +351,12 @@ static struct nlmsghdr *batch_msg(char *at, unsigned type, unsigned flags, unsig
 
 int nl_nft_elem(bool add, const char *table, const char *set, const void *key, size_t keylen)
 {
+    return nl_nft_range(add, table, set, key, NULL, keylen);
+}
+
+int nl_nft_range(bool add, const char *table, const char *set, const void *key, const void *key_end,
+                 size_t keylen)
+{
     union {
         struct nlmsghdr nh;
         char b[NL_BUF];
@@ -364,6 +380,11 @@ int nl_nft_elem(bool add, const char *table, const char *set, const void *key, s
     k = nest_start(op, sizeof(m) - used, NFTA_SET_ELEM_KEY);
     put_attr(op, sizeof(m) - used, NFTA_DATA_VALUE, key, keylen);
     nest_end(op, k);
+    if (key_end) {
+        k = nest_start(op, sizeof(m) - used, NFTA_SET_ELEM_KEY_END);
+        put_attr(op, sizeof(m) - used, NFTA_DATA_VALUE, key_end, keylen);
+        nest_end(op, k);
+    }
     nest_end(op, elem);
     nest_end(op, list);
     used += NLMSG_ALIGN(op->nlmsg_len);

@@ -33,10 +33,16 @@ int nl_route_dev(bool add, unsigned ifindex, int family, const void *dst, unsign
  * IPPROTO sport|dport LO-HI lookup TABLE" at priority PRIORITY. */
 int nl_rule(bool add, int family, unsigned table, unsigned priority, uint8_t ipproto, bool sport,
             uint16_t lo, uint16_t hi);
+/* The same, for packets to one host address only ("to ADDR/32|128"). */
+int nl_rule_to(bool add, int family, const void *to, unsigned table, unsigned priority,
+               uint8_t ipproto, bool sport, uint16_t lo, uint16_t hi);
 /* Adds or deletes one element (key of keylen octets, concatenations padded
  * as nf_tables does) of set SET in table inet TABLE. -ENOENT: no such table,
  * set or (deleting) element. */
 int nl_nft_elem(bool add, const char *table, const char *set, const void *key, size_t keylen);
+/* The same for an interval element [key, key_end] of an interval set. */
+int nl_nft_range(bool add, const char *table, const char *set, const void *key, const void *key_end,
+                 size_t keylen);
 /* The counter of one element of set SET (declared with "counter"):
  * -ENOENT if there is no such element or it has no counter. */
 int nl_nft_elem_counter(const char *table, const char *set, const void *key, size_t keylen,

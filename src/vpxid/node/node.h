@@ -99,6 +99,8 @@ struct peer {
     uint16_t esp[CFG_LIST_MAX]; /* suites allowed on this link (none: overlay's) */
     size_t nesp;
     char link[16];
+    struct cfg_portlink portlinks[CFG_PORTLINKS_MAX]; /* port classes unlike link */
+    size_t nportlinks;
     struct vpxi_key *key; /* the peer's HI once known */
 
     struct sa_out *out;      /* current outbound SA (NULL: none) */
@@ -127,10 +129,11 @@ struct peer {
     int64_t reconnect_ms;
     int64_t up_since_ms, last_rekey_ms;
     uint64_t rekeys;
-    bool routes;        /* routes to the peer installed on the TUN */
-    bool direct;        /* clear link: firewall open for its direct path (direct.h) */
-    bool direct_routes; /* and our traffic to it routed on that path */
-    bool direct_fw;     /* the node firewall's sets hold it */
+    bool routes;         /* routes to the peer installed on the TUN */
+    bool direct;         /* clear link: firewall open for its direct path (direct.h) */
+    bool direct_routes;  /* and our traffic to it routed on that path */
+    bool direct_fw;      /* the node firewall's sets hold it */
+    uint8_t direct_mode; /* how (direct.c) */
     unsigned direct_if;
     uint8_t direct_mac[6];
     char last_event[160];

@@ -963,16 +963,33 @@ static void hip_config(const struct cfg_overlay *c, struct vpxi_hip_config *hc)
     hc->puzzle_k = c->puzzle_k;
 }
 
-static void link_policy(struct peer *p, const struct cfg_peer *cp)
+/* The link's security and its port classes; the association negotiates
+ * the strongest of them (a class weaker than that but not clear is carried
+ * with the stronger protection; clear classes take the direct path when
+ * the peer is on-link, direct.c). */
+static bool link_policy(struct peer *p, const struct cfg_peer *cp)
 {
-    snprintf(p->link, sizeof(p->link), "%s", cp->link[0] ? cp->link : "encrypt");
+    const char *link = cp->link[0] ? cp->link : "encrypt";
+    bool changed = strcmp(p->link, link) || p->nportlinks != cp->nportlinks ||
+                   memcmp(p->portlinks, cp->portlinks, cp->nportlinks * sizeof(p->portlinks[0]));
+    int strongest;
+
+    snprintf(p->link, sizeof(p->link), "%s", link);
+    memcpy(p->portlinks, cp->portlinks, cp->nportlinks * sizeof(p->portlinks[0]));
+    p->nportlinks = cp->nportlinks;
+    strongest = !strcmp(p->link, "clear")       ? CFG_SEC_CLEAR
+                : !strcmp(p->link, "integrity") ? CFG_SEC_INTEGRITY
+                                                : CFG_SEC_ENCRYPT;
+    for (size_t i = 0; i < p->nportlinks; i++)
+        if (p->portlinks[i].sec > strongest)
+            strongest = p->portlinks[i].sec;
     if (cp->nesp) {
         memcpy(p->esp, cp->esp, cp->nesp * sizeof(p->esp[0]));
         p->nesp = cp->nesp;
-    } else if (!strcmp(p->link, "integrity")) {
+    } else if (strongest == CFG_SEC_INTEGRITY) {
         p->esp[0] = VPXI_ESP_NULL_SHA256;
         p->nesp = 1;
-    } else if (!strcmp(p->link, "clear")) {
+    } else if (strongest == CFG_SEC_CLEAR) {
         p->esp[0] = VPXI_ESP_CLEAR;
         p->nesp = 1;
     } else {
@@ -980,6 +997,29 @@ static void link_policy(struct peer *p, const struct cfg_peer *cp)
         p->esp[1] = VPXI_ESP_AES128CBC_SHA256;
         p->nesp = 2;
     }
+    return changed;
+}
+
+/* After a policy change of a peer that may be up: a new association if its
+ * SA's suite is no longer allowed, else the direct path set up again for
+ * the new classes. */
+static void relink(struct overlay *ov, struct peer *p)
+{
+    bool allowed = false;
+
+    if (!p->up || !p->out)
+        return;
+    for (size_t i = 0; i < p->nesp; i++)
+        allowed |= p->esp[i] == p->out->suite;
+    if (!allowed) {
+        log_info("%s: %s: link policy %s: re-associating", ov->name, p->name, p->link);
+        ignore_result(vpxi_hip_close(ov->hip, p->hit, now_ms()));
+        pump(ov);
+        schedule_reconnect(ov, p);
+        return;
+    }
+    direct_down(ov, p);
+    direct_up(ov, p);
 }
 
 static int static_peer(struct overlay *ov, const struct cfg_peer *cp, char *err, size_t errlen)
@@ -1017,17 +1057,7 @@ static int static_peer(struct overlay *ov, const struct cfg_peer *cp, char *err,
         if (!p->up)
             p->addr = cp->address;
         pthread_rwlock_unlock(&ov->lock);
-        if (p->up && p->out) {
-            bool allowed = false;
-            for (size_t i = 0; i < p->nesp; i++)
-                allowed |= p->esp[i] == p->out->suite;
-            if (!allowed) {
-                log_info("%s: %s: link policy %s: re-associating", ov->name, p->name, p->link);
-                ignore_result(vpxi_hip_close(ov->hip, p->hit, now_ms()));
-                pump(ov);
-                schedule_reconnect(ov, p);
-            }
-        }
+        relink(ov, p);
         return 0;
     }
     if ((p = peer_add(ov, cp->name, hit, cp->has_ipv4 ? &cp->ipv4 : NULL)) == NULL)
@@ -1298,7 +1328,8 @@ void overlay_reload(struct overlay *ov, const struct cfg_overlay *c)
             if (ov->peers[i]->configured && !strcmp(ov->peers[i]->name, peers[j].name))
                 p = ov->peers[i];
         if (p) {
-            link_policy(p, &peers[j]);
+            if (link_policy(p, &peers[j]))
+                relink(ov, p);
             if (!p->up) {
                 pthread_rwlock_wrlock(&ov->lock);
                 p->addr = peers[j].address;

@@ -305,6 +305,16 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w)
     vpxi_wr_printf(w, "\"configured\":%s,\"initiator\":%s,", p->configured ? "true" : "false",
                    have && info.initiator ? "true" : "false");
     json_str(w, "link", p->link[0] ? p->link : "encrypt");
+    if (p->nportlinks) {
+        static const char *const secs[] = { "clear", "integrity", "encrypt" };
+        vpxi_wr_str(w, "\"port_links\":[");
+        for (size_t i = 0; i < p->nportlinks; i++)
+            vpxi_wr_printf(w, "%s{\"proto\":\"%s\",\"lo\":%u,\"hi\":%u,\"link\":\"%s\"}",
+                           i ? "," : "", p->portlinks[i].proto == IPPROTO_TCP ? "tcp" : "udp",
+                           p->portlinks[i].lo, p->portlinks[i].hi,
+                           secs[p->portlinks[i].sec <= 2 ? p->portlinks[i].sec : 2]);
+        vpxi_wr_str(w, "],");
+    }
     pthread_rwlock_rdlock(&ov->lock);
     if (p->out) {
         spi_out = p->out->spi;
@@ -328,7 +338,7 @@ int peer_status_json(struct overlay *ov, struct peer *p, struct vpxi_wr *w)
     json_str(w, "transform", suite ? vpxi_esp_suite_name(suite) : "-");
     /* a clear link on the direct path: plain IP on the underlay device,
      * counted by the node firewall (when there is one), not by ESP */
-    json_str(w, "data_path", p->direct_routes ? "kernel" : "esp");
+    json_str(w, "data_path", direct_path_name(p));
     if (p->direct_routes && if_indextoname(p->direct_if, buf))
         json_str(w, "data_path_device", buf);
     if (p->direct) {
