@@ -145,4 +145,22 @@ enum vpxi_link_sec vpxi_spec_link_sec(const struct vpxi_spec *s, const char *g1,
 size_t vpxi_spec_port_rules(const struct vpxi_spec *s, const char *g1, const char *g2,
                             const struct vpxi_spec_link **out, size_t cap);
 
+/*
+ * The port classes between groups g1 and g2 whose security differs from the
+ * pair's (vpxi_spec_link_sec(s, g1, g2, 0, 0)): the rules with ports
+ * flattened into disjoint intervals, sorted by (proto, lo), each with the
+ * security vpxi_spec_link_sec gives every port in it, adjacent intervals of
+ * equal security merged. For the data plane, which cannot evaluate rule
+ * precedence per packet. Writes at most cap classes to out and their total
+ * number (may exceed cap; 0 for unknown groups) to *n. 0, or VPXI_ERR_NOMEM
+ * (then *n is 0 and nothing must be concluded: the classes are unknown).
+ */
+struct vpxi_spec_port_class {
+    uint8_t proto;
+    uint16_t lo, hi;
+    enum vpxi_link_sec sec;
+};
+int vpxi_spec_port_classes(const struct vpxi_spec *s, const char *g1, const char *g2,
+                           struct vpxi_spec_port_class *out, size_t cap, size_t *n);
+
 #endif

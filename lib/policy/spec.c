@@ -1372,3 +1372,75 @@ out:
     vpxi_spec_free(p.s);
     return r;
 }
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+int vpxi_spec_port_classes(const struct vpxi_spec *s, const char *g1, const char *g2,
+                           struct vpxi_spec_port_class *out, size_t cap, size_t *count)
+{
+    static const uint8_t protos[2] = { IPPROTO_TCP, IPPROTO_UDP };
+    const struct vpxi_spec_group *a = vpxi_spec_group(s, g1), *b = vpxi_spec_group(s, g2);
+    enum vpxi_link_sec def;
+    size_t n = 0;
+
+    if ((cap && !out) || !count)
+        vpxi_misuse("vpxi_spec_port_classes: NULL out or count");
+    *count = 0;
+    if (!a || !b)
+        return 0;
+    def = vpxi_spec_link_sec(s, g1, g2, 0, 0);
+    for (size_t pi = 0; pi < 2; pi++) {
+        /* the answer can change only where a rule's ports begin or end */
+        uint32_t cuts[VPXI_SPEC_PORTS_MAX * 2 * 8 + 2], *c = cuts, *heap = NULL;
+        size_t nc = 0, u = 0, need = 2;
+        uint32_t lo = 0;
+        enum vpxi_link_sec cur = def;
+
+        for (size_t i = 0; i < s->nlinks; i++)
+            if (s->links[i].nports && rule_spec(&s->links[i], a, b) >= 0)
+                need += 2 * s->links[i].nports;
+        if (need > sizeof(cuts) / sizeof(cuts[0])) {
+            if ((heap = vpxi_calloc(need, sizeof(*heap))) == NULL)
+                return VPXI_ERR_NOMEM;
+            c = heap;
+        }
+        for (size_t i = 0; i < s->nlinks; i++) {
+            const struct vpxi_spec_link *l = &s->links[i];
+            if (!l->nports || rule_spec(l, a, b) < 0)
+                continue;
+            for (size_t j = 0; j < l->nports; j++)
+                if (l->ports[j].proto == protos[pi]) {
+                    c[nc++] = l->ports[j].lo;
+                    c[nc++] = (uint32_t)l->ports[j].hi + 1;
+                }
+        }
+        if (nc) {
+            qsort(c, nc, sizeof(*c), cmp_u32);
+            for (size_t i = 0; i < nc; i++)
+                if (u == 0 || c[u - 1] != c[i])
+                    c[u++] = c[i];
+            c[u++] = 65536; /* closes the last interval */
+        }
+        for (size_t i = 0; i < u; i++) {
+            enum vpxi_link_sec sec =
+                c[i] <= 65535 ? vpxi_spec_link_sec(s, g1, g2, protos[pi], (uint16_t)c[i]) : def;
+            if (i > 0 && sec == cur)
+                continue;
+            if (i > 0 && cur != def) { /* [lo, c[i] - 1] has cur */
+                if (n < cap)
+                    out[n] = (struct vpxi_spec_port_class){ protos[pi], (uint16_t)lo,
+                                                            (uint16_t)(c[i] - 1), cur };
+                n++;
+            }
+            lo = c[i];
+            cur = sec;
+        }
+        vpxi_free(heap);
+    }
+    *count = n;
+    return 0;
+}

@@ -332,6 +332,58 @@ static void test_port_rules(void)
     free(text);
 }
 
+/* The flattened classes agree with vpxi_spec_link_sec on every port of
+ * both protocols, for every pair of groups; intervals are disjoint, sorted,
+ * merged, and never carry the pair's own security. */
+static void test_port_classes(void)
+{
+    static const uint8_t protos[2] = { IPPROTO_TCP, IPPROTO_UDP };
+    struct vpxi_spec_port_class pc[64];
+    char *text;
+    struct vpxi_spec *s = load_full(&text);
+    size_t n, total = 0, bad = 0;
+
+    CHECK(s != NULL);
+    if (!s) {
+        free(text);
+        return;
+    }
+    for (size_t i = 0; i < s->ngroups; i++)
+        for (size_t j = 0; j < s->ngroups; j++) {
+            const char *g1 = s->groups[i].name, *g2 = s->groups[j].name;
+            enum vpxi_link_sec def = vpxi_spec_link_sec(s, g1, g2, 0, 0);
+            CHECK_OK(vpxi_spec_port_classes(s, g1, g2, pc, 64, &n));
+            CHECK(n <= 64);
+            total += n;
+            for (size_t k = 0; k < n && k < 64; k++) {
+                bad += pc[k].sec == def || pc[k].lo > pc[k].hi;
+                if (k > 0 && pc[k - 1].proto == pc[k].proto)
+                    bad += pc[k - 1].hi >= pc[k].lo ||
+                           (pc[k - 1].hi + 1 == pc[k].lo && pc[k - 1].sec == pc[k].sec);
+            }
+            for (size_t pi = 0; pi < 2; pi++)
+                for (uint32_t port = 1; port <= 65535; port++) {
+                    enum vpxi_link_sec want = def;
+                    for (size_t k = 0; k < n && k < 64; k++)
+                        if (pc[k].proto == protos[pi] && pc[k].lo <= port && port <= pc[k].hi)
+                            want = pc[k].sec;
+                    bad += vpxi_spec_link_sec(s, g1, g2, protos[pi], (uint16_t)port) != want;
+                }
+        }
+    CHECK_EQ(bad, 0);
+    CHECK(total > 0);
+    /* head <-> calc-paris: tcp/22 encrypt over integrity (docs example) */
+    CHECK_OK(vpxi_spec_port_classes(s, "head", "calc-paris", pc, 64, &n));
+    CHECK(n >= 1);
+    /* unknown group: none; cap 0 still counts */
+    CHECK_OK(vpxi_spec_port_classes(s, "head", "nobody", pc, 64, &n));
+    CHECK_EQ(n, 0);
+    CHECK_OK(vpxi_spec_port_classes(s, "head", "calc-paris", NULL, 0, &n));
+    CHECK(n >= 1);
+    vpxi_spec_free(s);
+    free(text);
+}
+
 static void test_link_sec_names(void)
 {
     enum vpxi_link_sec v;
@@ -889,6 +941,7 @@ int main(void)
     RUN(test_full);
     RUN(test_link_resolution);
     RUN(test_port_rules);
+    RUN(test_port_classes);
     RUN(test_link_sec_names);
     RUN(test_good);
     RUN(test_bad);

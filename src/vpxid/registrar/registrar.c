@@ -380,89 +380,36 @@ static enum vpxi_link_sec link_between(const struct vpxi_spec *s, const struct p
     return vpxi_spec_link_sec(s, a->g->name, b->g->name, 0, 0);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/*
- * The port classes between two nodes whose security differs from the
- * pair's (link_between): the specification's rules with ports flattened
- * into disjoint intervals, each decided as vpxi_spec_link_sec decides its
- * first port (the rules' ends are the only places the answer can change),
- * adjacent intervals of equal security merged. Appended to peer as
- * (port-link PROTO LO HI SEC). More than CFG_PORTLINKS_MAX is refused.
- */
+/* The port classes between two nodes whose security differs from the
+ * pair's (vpxi_spec_port_classes), appended to peer as (port-link PROTO LO
+ * HI SEC). More than CFG_PORTLINKS_MAX is refused. */
 static int append_port_links(struct vpxi_sx *sx, struct vpxi_sexp *peer, const struct vpxi_spec *s,
                              const struct plan_node *a, const struct plan_node *b, char *why,
                              size_t wlen)
 {
-    static const uint8_t protos[2] = { IPPROTO_TCP, IPPROTO_UDP };
-    const struct vpxi_spec_link **rules;
-    enum vpxi_link_sec def = link_between(s, a, b);
-    size_t nr, emitted = 0;
-    uint32_t *cuts;
-    int r = 0;
+    struct vpxi_spec_port_class pc[CFG_PORTLINKS_MAX];
+    size_t n;
+    int r;
 
-    rules = vpxi_calloc(VPXI_SPEC_LINKS_MAX, sizeof(*rules));
-    cuts = vpxi_calloc((size_t)VPXI_SPEC_LINKS_MAX * VPXI_SPEC_PORTS_MAX * 2 + 2, sizeof(*cuts));
-    if (!rules || !cuts) {
-        vpxi_free(rules);
-        vpxi_free(cuts);
-        return VPXI_ERR_NOMEM;
+    if ((r = vpxi_spec_port_classes(s, a->g->name, b->g->name, pc, CFG_PORTLINKS_MAX, &n)) != 0)
+        return r;
+    if (n > CFG_PORTLINKS_MAX) {
+        snprintf(why, wlen, "%zu port classes between %s and %s (at most %d)", n, a->name, b->name,
+                 CFG_PORTLINKS_MAX);
+        return VPXI_ERR_TOO_LARGE;
     }
-    nr = vpxi_spec_port_rules(s, a->g->name, b->g->name, rules, VPXI_SPEC_LINKS_MAX);
-    if (nr > VPXI_SPEC_LINKS_MAX)
-        nr = VPXI_SPEC_LINKS_MAX;
-    for (size_t pi = 0; pi < 2 && r == 0; pi++) {
-        size_t nc = 0, u = 0;
-        uint32_t lo = 0;
-        enum vpxi_link_sec cur = def;
-        for (size_t i = 0; i < nr; i++)
-            for (size_t j = 0; j < rules[i]->nports; j++)
-                if (rules[i]->ports[j].proto == protos[pi]) {
-                    cuts[nc++] = rules[i]->ports[j].lo;
-                    cuts[nc++] = (uint32_t)rules[i]->ports[j].hi + 1;
-                }
-        if (nc == 0)
-            continue;
-        qsort(cuts, nc, sizeof(*cuts), cmp_u32);
-        for (size_t i = 0; i < nc; i++)
-            if (u == 0 || cuts[u - 1] != cuts[i])
-                cuts[u++] = cuts[i];
-        cuts[u++] = 65536; /* sentinel: closes the last interval */
-        for (size_t i = 0; i < u && r == 0; i++) {
-            enum vpxi_link_sec sec =
-                cuts[i] <= 65535
-                    ? vpxi_spec_link_sec(s, a->g->name, b->g->name, protos[pi], (uint16_t)cuts[i])
-                    : def;
-            if (i > 0 && sec == cur)
-                continue;
-            if (i > 0 && cur != def) { /* [lo, cuts[i] - 1] had cur */
-                struct vpxi_sexp *x;
-                char l[8], h[8];
-                if (++emitted > CFG_PORTLINKS_MAX) {
-                    snprintf(why, wlen, "more than %d port classes between %s and %s",
-                             CFG_PORTLINKS_MAX, a->name, b->name);
-                    r = VPXI_ERR_TOO_LARGE;
-                    break;
-                }
-                snprintf(l, sizeof(l), "%u", lo);
-                snprintf(h, sizeof(h), "%u", cuts[i] - 1);
-                if ((r = vpxi_sexp_build(sx, &x, "(port-link %s %s %s %s)",
-                                         protos[pi] == IPPROTO_TCP ? "tcp" : "udp", l, h,
-                                         vpxi_link_sec_name(cur))) != 0)
-                    break;
-                vpxi_sexp_append(peer, x);
-            }
-            lo = cuts[i];
-            cur = sec;
-        }
+    for (size_t i = 0; i < n; i++) {
+        struct vpxi_sexp *x;
+        char l[8], h[8];
+        snprintf(l, sizeof(l), "%u", pc[i].lo);
+        snprintf(h, sizeof(h), "%u", pc[i].hi);
+        if ((r = vpxi_sexp_build(sx, &x, "(port-link %s %s %s %s)",
+                                 pc[i].proto == IPPROTO_TCP ? "tcp" : "udp", l, h,
+                                 vpxi_link_sec_name(pc[i].sec))) != 0)
+            return r;
+        vpxi_sexp_append(peer, x);
     }
-    vpxi_free(rules);
-    vpxi_free(cuts);
-    return r;
+    return 0;
 }
 
 /* Asks a lending registrar to end its side of a VPXI (it destroys the
