@@ -15,7 +15,10 @@
  *     no two rules have the same ends and ports;
  *   - link resolution is symmetric, never clear between two sites (for any
  *     traffic or the ports of any rule), and agrees with the precedence
- *     order of vpxi_spec_port_rules.
+ *     order of vpxi_spec_port_rules;
+ *   - the flattened port classes (vpxi_spec_port_classes) are disjoint,
+ *     sorted, merged, symmetric and agree with link resolution at and just
+ *     outside each interval.
  */
 #include <netinet/in.h>
 #include <stdint.h>
@@ -221,14 +224,55 @@ static void check_pair(const struct vpxi_spec *s, const struct vpxi_spec_group *
     }
 }
 
+/* The flattened port classes: disjoint, sorted, merged, never the pair's
+ * own security, the same both ways, and equal to link resolution at each
+ * interval's ends and just outside them. */
+static void check_classes(const struct vpxi_spec *s, const struct vpxi_spec_group *a,
+                          const struct vpxi_spec_group *b)
+{
+    static struct vpxi_spec_port_class pc[512], rc[512];
+    enum vpxi_link_sec def = vpxi_spec_link_sec(s, a->name, b->name, 0, 0);
+    size_t n, m;
+
+    if (vpxi_spec_port_classes(s, a->name, b->name, pc, 512, &n) != 0 ||
+        vpxi_spec_port_classes(s, b->name, a->name, rc, 512, &m) != 0)
+        return; /* out of memory */
+    INVARIANT(n == m);
+    if (n > 512)
+        n = 512;
+    INVARIANT(n == 0 || memcmp(pc, rc, n * sizeof(pc[0])) == 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct vpxi_spec_port_class *c = &pc[i];
+        INVARIANT(c->proto == IPPROTO_TCP || c->proto == IPPROTO_UDP);
+        INVARIANT(c->lo >= 1 && c->lo <= c->hi && c->sec != def);
+        INVARIANT(vpxi_spec_link_sec(s, a->name, b->name, c->proto, c->lo) == c->sec);
+        INVARIANT(vpxi_spec_link_sec(s, a->name, b->name, c->proto, c->hi) == c->sec);
+        if (i > 0 && pc[i - 1].proto == c->proto) {
+            INVARIANT(pc[i - 1].hi < c->lo);
+            INVARIANT(pc[i - 1].hi + 1 < c->lo || pc[i - 1].sec != c->sec);
+        } else if (i > 0) {
+            INVARIANT(pc[i - 1].proto < c->proto);
+        }
+        if (c->lo > 1 && (i == 0 || pc[i - 1].proto != c->proto || pc[i - 1].hi + 1 < c->lo))
+            INVARIANT(vpxi_spec_link_sec(s, a->name, b->name, c->proto, (uint16_t)(c->lo - 1)) ==
+                      def);
+        if (c->hi < UINT16_MAX &&
+            (i + 1 == n || pc[i + 1].proto != c->proto || c->hi + 1 < pc[i + 1].lo))
+            INVARIANT(vpxi_spec_link_sec(s, a->name, b->name, c->proto, (uint16_t)(c->hi + 1)) ==
+                      def);
+    }
+}
+
 static void check_resolution(const struct vpxi_spec *s)
 {
     /* bounded work per input: the first groups are enough to exercise it */
     size_t ng = s->ngroups < 16 ? s->ngroups : 16;
 
     for (size_t i = 0; i < ng; i++)
-        for (size_t j = i; j < ng; j++)
+        for (size_t j = i; j < ng; j++) {
             check_pair(s, &s->groups[i], &s->groups[j]);
+            check_classes(s, &s->groups[i], &s->groups[j]);
+        }
     INVARIANT(vpxi_spec_link_sec(s, s->groups[0].name, "no such group!", 0, 0) ==
               VPXI_LINK_ENCRYPT);
 }
