@@ -13,7 +13,7 @@ PKGS=(
     nettle-bin python3 python3-cryptography python3-pycryptodome
     # tools used by the scripts and the network-namespace tests
     jq bc iproute2 procps iputils-ping iperf3 netcat-openbsd tcpdump ethtool
-    tshark python3-scapy busybox-static nftables sqlite3
+    tshark python3-scapy busybox-static nftables sqlite3 openssl
 )
 
 missing=()
