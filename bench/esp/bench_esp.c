@@ -34,7 +34,7 @@ enum {
 
 static const size_t sizes[] = { 64, 1400, 8000 };
 static const unsigned suites[] = { VPXI_ESP_AES128GCM16, VPXI_ESP_NULL_SHA256,
-                                   VPXI_ESP_AES128CBC_SHA256 };
+                                   VPXI_ESP_AES128CBC_SHA256, VPXI_ESP_AES128GMAC };
 
 static uint8_t pkts[BATCH][PKT_CAP];
 static size_t lens[BATCH];

@@ -228,6 +228,14 @@ int vpxi_gcm_open(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_
                   const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len, uint8_t *out,
                   const uint8_t *tag, size_t taglen) VPXI_WUR;
 
+/* GMAC (GCM with nothing to encrypt, RFC 4543): the tag over the
+ * concatenation of the n AAD pieces. verify = false writes tag; verify =
+ * true checks it (VPXI_ERR_BAD_MAC on mismatch). Limits as for seal, for the
+ * total AAD length. */
+int vpxi_gmac(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+              const struct vpxi_iov *aad, size_t n, uint8_t *tag, size_t taglen,
+              bool verify) VPXI_WUR;
+
 /* HMAC keyed once (EVP_MAC reinitialised with the stored key per message). */
 struct vpxi_hmac_ctx;
 int vpxi_hmac_ctx_new(enum vpxi_hash_alg alg, const uint8_t *key, size_t keylen,

@@ -29,6 +29,7 @@ enum vpxi_esp_suite {
     VPXI_ESP_NULL_SHA256 = 7,
     VPXI_ESP_AES128CBC_SHA256 = 8,
     VPXI_ESP_AES128GCM16 = 13,
+    VPXI_ESP_AES128GMAC = 15, /* NULL encryption, AES-GMAC ICV (RFC 4543): integrity */
     /* "clear": ESP framing (SPI, sequence number, anti-replay) with neither
      * encryption nor ICV, for links a VPXI specification declares clear
      * (inside one trusted site). Not an RFC 7402 suite: a private-use ID that

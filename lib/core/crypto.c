@@ -1056,6 +1056,37 @@ out:
     return r;
 }
 
+int vpxi_gmac(struct vpxi_gcm *g, const uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+              const struct vpxi_iov *aad, size_t n, uint8_t *tag, size_t taglen, bool verify)
+{
+    uint8_t none[1];
+    size_t total = 0;
+    int outl = 0;
+
+    for (size_t i = 0; i < n; i++)
+        total += aad[i].len;
+    if (!gcm_args_ok(total, 0, taglen))
+        vpxi_misuse("vpxi_gmac: length");
+    if (EVP_CipherInit_ex(g->ctx, NULL, NULL, NULL, nonce, verify ? 0 : 1) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    for (size_t i = 0; i < n; i++)
+        if (aad[i].len && EVP_CipherUpdate(g->ctx, NULL, &outl, aad[i].p, (int)aad[i].len) != 1)
+            return ossl_fail(VPXI_ERR_INTERNAL);
+    if (verify) {
+        if (EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_AEAD_SET_TAG, (int)taglen, tag) != 1)
+            return ossl_fail(VPXI_ERR_INTERNAL);
+        if (EVP_CipherFinal_ex(g->ctx, none, &outl) != 1) {
+            ERR_clear_error();
+            return VPXI_ERR_BAD_MAC;
+        }
+        return 0;
+    }
+    if (EVP_CipherFinal_ex(g->ctx, none, &outl) != 1 ||
+        EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_AEAD_GET_TAG, (int)taglen, tag) != 1)
+        return ossl_fail(VPXI_ERR_INTERNAL);
+    return 0;
+}
+
 struct vpxi_hmac_ctx {
     EVP_MAC_CTX *ctx;
     size_t len;

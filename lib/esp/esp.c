@@ -277,6 +277,48 @@ static int gcm_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
     return vpxi_gcm_open(x->gcm, nonce, aad, aadlen, ct, ctlen, ct, ct + ctlen, ESP_ICV_LEN);
 }
 
+/* suite 15: AES-GMAC (RFC 4543): nothing encrypted; the ICV is GMAC over
+ * SPI || [Seq high] || Seq low || IV || payload || padding || trailer, with
+ * nonce = salt || IV, the key and salt drawn as for GCM. */
+static void gmac_aad(const struct xform *x, const uint8_t *pkt, size_t ctlen, uint64_t seq,
+                     uint8_t high[ESP_ESN_HIGH_LEN], struct vpxi_iov aad[4], size_t *n)
+{
+    *n = 0;
+    aad[(*n)++] = (struct vpxi_iov){ pkt, ESP_SEQ_OFF };
+    if (!x->no_esn) {
+        put_esn_high(high, seq);
+        aad[(*n)++] = (struct vpxi_iov){ high, ESP_ESN_HIGH_LEN };
+    }
+    aad[(*n)++] = (struct vpxi_iov){ pkt + ESP_SEQ_OFF, ESP_SEQ_LEN + ESP_GCM_IV_LEN + ctlen };
+}
+
+static int gmac_seal(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
+{
+    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN];
+    struct vpxi_iov aad[4];
+    size_t n;
+
+    vpxi_put_be64(pkt + VPXI_ESP_HDR_LEN, seq); /* the IV: unique under the key */
+    memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
+    memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
+    gmac_aad(x, pkt, ctlen, seq, high, aad, &n);
+    return vpxi_gmac(x->gcm, nonce, aad, n, pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN + ctlen,
+                     ESP_ICV_LEN, false);
+}
+
+static int gmac_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
+{
+    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN];
+    struct vpxi_iov aad[4];
+    size_t n;
+
+    memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
+    memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
+    gmac_aad(x, pkt, ctlen, seq, high, aad, &n);
+    return vpxi_gmac(x->gcm, nonce, aad, n, pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN + ctlen,
+                     ESP_ICV_LEN, true);
+}
+
 /* Indexed by RFC 7402 suite ID; bounds-checked by suite_of(). */
 static const struct suite suites[] = {
     [VPXI_ESP_NULL_SHA256] = {
@@ -314,6 +356,19 @@ static const struct suite suites[] = {
         .init = gcm_init,
         .seal = gcm_seal,
         .open = gcm_open,
+    },
+    [VPXI_ESP_AES128GMAC] = {
+        .name = "aes128-gmac",
+        .enc_key_len = ESP_GCM_KEY_LEN + ESP_GCM_SALT_LEN,
+        .iv_len = ESP_GCM_IV_LEN,
+        .align = ESP_ALIGN,
+        .icv_len = ESP_ICV_LEN,
+        /* tshark has no GMAC: it parses the packets, the ICV unchecked */
+        .ts_enc = "NULL",
+        .ts_auth = "ANY 128 bit authentication [no checking]",
+        .init = gcm_init,
+        .seal = gmac_seal,
+        .open = gmac_open,
     },
 };
 

@@ -200,6 +200,7 @@ static const struct names esp_names[] = {
     { "aes128-gcm16", VPXI_ESP_AES128GCM16 },
     { "aes128-cbc-sha256", VPXI_ESP_AES128CBC_SHA256 },
     { "null-sha256", VPXI_ESP_NULL_SHA256 },
+    { "aes128-gmac", VPXI_ESP_AES128GMAC },
     { "clear", VPXI_ESP_CLEAR },
     { NULL, 0 },
 };

@@ -1,7 +1,7 @@
 /*
  * fuzz_esp.c - libFuzzer target for ESP open (lib/esp/esp.c).
  *
- * Input: byte 0 selects the mode (bit 0) and the suite ((byte 0 >> 1) % 3:
+ * Input: byte 0 selects the mode (bit 0) and the suite ((byte 0 >> 1) % 4:
  * 13, 7, 8); bytes 1..8 are a big-endian 64-bit sequence number. Keys are
  * fixed (below; tests/fuzz/corpus/esp holds packets sealed with them).
  *
@@ -28,7 +28,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const unsigned fuzz_suites[] = { VPXI_ESP_AES128GCM16, VPXI_ESP_NULL_SHA256,
-                                        VPXI_ESP_AES128CBC_SHA256 };
+                                        VPXI_ESP_AES128CBC_SHA256, VPXI_ESP_AES128GMAC };
 enum {
     FUZZ_SPI = 0x00001234,
     FUZZ_HDR = 9, /* mode/suite byte + 64-bit number */
@@ -163,7 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < FUZZ_HDR)
         return 0;
-    suite = fuzz_suites[(data[0] >> 1) % 3];
+    suite = fuzz_suites[(data[0] >> 1) % (sizeof(fuzz_suites) / sizeof(fuzz_suites[0]))];
     seq = vpxi_get_be64(data + 1);
     k = fuzz_keys(suite);
     if (vpxi_esp_out_new(suite, FUZZ_SPI, &k, &o) != 0 ||

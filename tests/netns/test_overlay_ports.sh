@@ -6,7 +6,7 @@
 #   (vpxid --show-node-firewall).
 #
 #   n1 - n2: link integrity, tcp/9300-9309 clear. The association carries
-#            integrity (NULL + HMAC); TCP to or from 9300-9309 takes the
+#            integrity (AES-GMAC); TCP to or from 9300-9309 takes the
 #            direct path (policy rules to table 10501); n2's firewall lets in
 #            exactly that class from n1's MAC. Traffic on other ports stays
 #            in ESP, and a forced direct packet to another port is dropped.
@@ -39,7 +39,7 @@ for i in 1 2 3; do ok nn_wait 10 test -S "$D/n$i.sock"; done
 ok nn_wait 10 nq 1 ping -c1 -W1 "$H2"
 ok nn_wait 10 nq 1 ping -c1 -W1 "$H3"
 pst() { js "$1" ".peers[] | select(.name == \"$2\") | .$3"; }
-eq "$(pst 1 n2 transform)" null-sha256 "n1-n2 carries integrity"
+eq "$(pst 1 n2 transform)" aes128-gmac "n1-n2 carries integrity (AES-GMAC)"
 eq "$(pst 1 n2 data_path)" "esp, clear ports kernel" "n1-n2 clear ports direct"
 eq "$(pst 2 n1 data_path)" "esp, clear ports kernel" "n2-n1 clear ports direct"
 eq "$(pst 1 n2 'port_links[0].link')" clear "status lists the class"

@@ -92,6 +92,9 @@ run_suite gcm "esp = aes128-gcm16
 esp-esn = no" "" aes128-gcm16
 run_suite cbc "esp = aes128-cbc-sha256
 esp-esn = no" "" aes128-cbc-sha256
-run_suite integrity "esp-esn = no" "link = integrity" null-sha256
+# an integrity link prefers AES-GMAC, which tshark 4.0 cannot check: this
+# one is pinned to NULL + HMAC-SHA-256 (GMAC: tests/vectors/test_esp_scapy.sh)
+run_suite integrity "esp-esn = no" "link = integrity
+esp = null-sha256" null-sha256
 run_suite gcm-esn "esp = aes128-gcm16" "" aes128-gcm16 esn
 nn_done

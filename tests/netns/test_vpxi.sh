@@ -208,7 +208,7 @@ st() { VPXI_SOCKET="$sock" vpxi --json status; }
 hit_gc1=$(jq -r '.node[] | select(.name=="gc-1") | .hit' "$NN_DIR/t1.json")
 ok nn_wait 15 u1 exec ga-1 -- /bin/sh -c "nc -w 2 $hit_gc1 10512 </dev/null"
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .transform')" clear "clear between the ga nodes"
-eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" null-sha256 "integrity inside site A"
+eq "$(st | jq -r --arg h "$hit_gc1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gmac "integrity inside site A"
 eq "$(st | jq -r --arg h "$hit_gb1" '.overlays[0].peers[] | select(.hit==$h) | .transform')" aes128-gcm16 "encrypted between sites"
 # the clear link (same site, one bridge) takes the direct path; the others ESP
 eq "$(st | jq -r --arg h "$hit_ga2" '.overlays[0].peers[] | select(.hit==$h) | .data_path')" kernel "clear link on the direct path"

@@ -3,7 +3,7 @@
 # implementation (scapy 2.5 on Python's cryptography), an implementation we
 # did not write.
 #
-# test_esp --emit-vectors writes JSON vectors: per suite (13, 7, 8) random
+# test_esp --emit-vectors writes JSON vectors: per suite (13, 7, 8, 15) random
 # keys, inner lengths around every padding boundary plus 1400 and 8000 bytes,
 # dummy packets (next header 59), and sequence numbers on both sides of 2^32.
 # For each vector:
@@ -15,6 +15,9 @@
 #             for AH only), so the ICV is checked with Python's hmac module as
 #             HMAC-SHA-256(key, SPI .. Next Header || Seq high)[:16], and scapy
 #             is shown to disagree exactly when ESN is what differs.
+#   suite 15  (AES-GMAC, which scapy 2.5 lacks) the ICV is verified with
+#             Python's cryptography as GCM over nothing with everything as
+#             AAD (RFC 4543), a changed byte must fail, the payload is clear.
 # In every case the padding must be minimal; its content 1, 2, 3 ... follows
 # from the byte equality with scapy's encryption.
 set -u
@@ -41,11 +44,13 @@ logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.layers.inet import IP
 from scapy.layers.ipsec import ESP, SecurityAssociation
 from scapy.packet import Raw, raw
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 vectors = json.load(open(sys.argv[1]))
 fail = 0
 seen = set()
 esn_disagree = 0
+gmac_checks = 0
 
 
 def bad(v, what):
@@ -62,6 +67,36 @@ for v in vectors:
     seen.add((suite, hi > 0))
     if struct.unpack("!II", esp[:8]) != (spi, lo):
         bad(v, "SPI or sequence number field")
+        continue
+    if suite == 15:
+        # AES-GMAC (RFC 4543): scapy 2.5 has no GMAC; Python's cryptography
+        # checks the ICV as GCM with nothing to encrypt and the whole
+        # SPI || Seq high || Seq low || IV || payload .. Next Header as AAD
+        gmac_checks += 1
+        key, salt, iv, body = enc[:16], enc[16:20], esp[8:16], esp[8:-16]
+        if iv != struct.pack("!Q", seq):
+            bad(v, "GMAC explicit IV is not the 64-bit sequence number")
+        aad = esp[:4] + struct.pack("!I", hi) + esp[4:8] + body
+        try:
+            if AESGCM(key).decrypt(salt + iv, esp[-16:], aad) != b"":
+                bad(v, "GMAC verification returned data")
+        except Exception:
+            bad(v, "AES-GMAC ICV over SPI || Seq high || Seq low .. Next Header does not verify")
+        tampered = bytearray(aad)
+        tampered[-3] ^= 1
+        try:
+            AESGCM(key).decrypt(salt + iv, esp[-16:], bytes(tampered))
+            bad(v, "a changed payload byte still verifies")
+        except Exception:
+            pass
+        plain = esp[16:-16]
+        padlen, got_nh = plain[-2], plain[-1]
+        if plain[:len(inner)] != inner or got_nh != nh:
+            bad(v, "payload is not the inner packet in clear, or wrong next header")
+        if padlen != (-(len(inner) + 2)) % 4 or len(plain) != len(inner) + padlen + 2:
+            bad(v, "padding is not minimal")
+        if plain[len(inner):len(inner) + padlen] != bytes(range(1, padlen + 1)):
+            bad(v, "padding is not 1, 2, 3 ...")
         continue
     if suite == 13:
         sa = SecurityAssociation(ESP, spi=spi, crypt_algo="AES-GCM", crypt_key=enc,
@@ -116,12 +151,12 @@ for v in vectors:
     elif theirs != esp[:-16]:
         bad(v, "scapy's encryption (up to the ICV) differs from ours")
 
-for s in (13, 7, 8):
+for s in (13, 7, 8, 15):
     for high in (False, True):
         if (s, high) not in seen:
             print("FAIL: no vector for suite %d %s 2^32" % (s, "above" if high else "below"))
             fail += 1
-print("%d vectors, %d failures (scapy rejected the ESN ICV of %d HMAC packets, as expected)"
-      % (len(vectors), fail, esn_disagree))
+print("%d vectors (%d AES-GMAC checked with cryptography), %d failures (scapy rejected the ESN "
+      "ICV of %d HMAC packets, as expected)" % (len(vectors), gmac_checks, fail, esn_disagree))
 sys.exit(1 if fail else 0)
 EOF

@@ -949,12 +949,15 @@ static void hip_config(const struct cfg_overlay *c, struct vpxi_hip_config *hc)
     hc->n_esp_suites = 0;
     for (size_t i = 0; i < c->nesp && hc->n_esp_suites < VPXI_HIP_LIST_MAX; i++)
         hc->esp_suites[hc->n_esp_suites++] = c->esp[i];
-    if (hc->n_esp_suites < VPXI_HIP_LIST_MAX) {
+    /* integrity: AES-GMAC first (about twice as fast as HMAC-SHA-256),
+     * NULL + HMAC-SHA-256 for peers without it */
+    for (size_t k = 0; k < 2; k++) {
+        uint16_t want = k == 0 ? VPXI_ESP_AES128GMAC : VPXI_ESP_NULL_SHA256;
         bool have = false;
         for (size_t i = 0; i < hc->n_esp_suites; i++)
-            have |= hc->esp_suites[i] == VPXI_ESP_NULL_SHA256;
-        if (!have)
-            hc->esp_suites[hc->n_esp_suites++] = VPXI_ESP_NULL_SHA256;
+            have |= hc->esp_suites[i] == want;
+        if (!have && hc->n_esp_suites < VPXI_HIP_LIST_MAX)
+            hc->esp_suites[hc->n_esp_suites++] = want;
     }
     /* and clear, for links a VPXI specification declares clear (only peers
      * configured with link = clear accept it) */
@@ -987,8 +990,9 @@ static bool link_policy(struct peer *p, const struct cfg_peer *cp)
         memcpy(p->esp, cp->esp, cp->nesp * sizeof(p->esp[0]));
         p->nesp = cp->nesp;
     } else if (strongest == CFG_SEC_INTEGRITY) {
-        p->esp[0] = VPXI_ESP_NULL_SHA256;
-        p->nesp = 1;
+        p->esp[0] = VPXI_ESP_AES128GMAC;
+        p->esp[1] = VPXI_ESP_NULL_SHA256;
+        p->nesp = 2;
     } else if (strongest == CFG_SEC_CLEAR) {
         p->esp[0] = VPXI_ESP_CLEAR;
         p->nesp = 1;
