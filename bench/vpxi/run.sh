@@ -11,7 +11,7 @@
 #      two groups of 4 at two sites 10 ms apart, with
 #        (a)  no security: plain TCP between the nodes' underlay addresses
 #             (node firewall off), no overlay at all;
-#        (a') every link integrity (ESP NULL + HMAC-SHA-256) over the overlay;
+#        (a') every link integrity (ESP AES-GMAC, or NULL + HMAC-SHA-256) over the overlay;
 #        (b)  inside the groups clear (a group is at one site: the nodes of one
 #             host agent's bridge take the direct path, plain IP at kernel
 #             speed, docs/hip.md section 11), between the groups encrypted;
