@@ -280,9 +280,13 @@ static int gcm_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
 /* suite 15: AES-GMAC (RFC 4543): nothing encrypted; the ICV is GMAC over
  * SPI || [Seq high] || Seq low || IV || payload || padding || trailer, with
  * nonce = salt || IV, the key and salt drawn as for GCM. */
-static void gmac_aad(const struct xform *x, const uint8_t *pkt, size_t ctlen, uint64_t seq,
-                     uint8_t high[ESP_ESN_HIGH_LEN], struct vpxi_iov aad[4], size_t *n)
+/* nonce (as for GCM) and the AAD pieces; returns where the ICV goes. */
+static uint8_t *gmac_input(const struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq,
+                           uint8_t nonce[static VPXI_GCM_NONCE_LEN],
+                           uint8_t high[static ESP_ESN_HIGH_LEN], struct vpxi_iov aad[3], size_t *n)
 {
+    memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
+    memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
     *n = 0;
     aad[(*n)++] = (struct vpxi_iov){ pkt, ESP_SEQ_OFF };
     if (!x->no_esn) {
@@ -290,33 +294,28 @@ static void gmac_aad(const struct xform *x, const uint8_t *pkt, size_t ctlen, ui
         aad[(*n)++] = (struct vpxi_iov){ high, ESP_ESN_HIGH_LEN };
     }
     aad[(*n)++] = (struct vpxi_iov){ pkt + ESP_SEQ_OFF, ESP_SEQ_LEN + ESP_GCM_IV_LEN + ctlen };
+    return pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN + ctlen;
 }
 
 static int gmac_seal(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
 {
-    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN];
-    struct vpxi_iov aad[4];
+    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN], *icv;
+    struct vpxi_iov aad[3];
     size_t n;
 
     vpxi_put_be64(pkt + VPXI_ESP_HDR_LEN, seq); /* the IV: unique under the key */
-    memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
-    memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
-    gmac_aad(x, pkt, ctlen, seq, high, aad, &n);
-    return vpxi_gmac(x->gcm, nonce, aad, n, pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN + ctlen,
-                     ESP_ICV_LEN, false);
+    icv = gmac_input(x, pkt, ctlen, seq, nonce, high, aad, &n);
+    return vpxi_gmac(x->gcm, nonce, aad, n, icv, ESP_ICV_LEN, false);
 }
 
 static int gmac_open(struct xform *x, uint8_t *pkt, size_t ctlen, uint64_t seq)
 {
-    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN];
-    struct vpxi_iov aad[4];
+    uint8_t nonce[VPXI_GCM_NONCE_LEN], high[ESP_ESN_HIGH_LEN], *icv;
+    struct vpxi_iov aad[3];
     size_t n;
 
-    memcpy(nonce, x->salt, ESP_GCM_SALT_LEN);
-    memcpy(nonce + ESP_GCM_SALT_LEN, pkt + VPXI_ESP_HDR_LEN, ESP_GCM_IV_LEN);
-    gmac_aad(x, pkt, ctlen, seq, high, aad, &n);
-    return vpxi_gmac(x->gcm, nonce, aad, n, pkt + VPXI_ESP_HDR_LEN + ESP_GCM_IV_LEN + ctlen,
-                     ESP_ICV_LEN, true);
+    icv = gmac_input(x, pkt, ctlen, seq, nonce, high, aad, &n);
+    return vpxi_gmac(x->gcm, nonce, aad, n, icv, ESP_ICV_LEN, true);
 }
 
 /* Indexed by RFC 7402 suite ID; bounds-checked by suite_of(). */

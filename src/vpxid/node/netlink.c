@@ -151,49 +151,45 @@ int nl_addr_add(const char *ifname, int family, const void *addr, unsigned prefi
 
 int nl_route(bool add, const char *ifname, int family, const void *dst, unsigned prefix)
 {
-    struct req r;
     unsigned idx = if_nametoindex(ifname);
-    size_t alen = family == AF_INET ? 4 : 16;
 
-    if (!idx)
-        return -ENODEV;
-    memset(&r, 0, sizeof(r));
-    r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-    r.nh.nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
-    r.nh.nlmsg_flags = add ? NLM_F_CREATE | NLM_F_REPLACE : 0;
-    r.u.rtm.rtm_family = (unsigned char)family;
-    r.u.rtm.rtm_dst_len = (unsigned char)prefix;
-    r.u.rtm.rtm_table = RT_TABLE_MAIN;
-    r.u.rtm.rtm_protocol = RTPROT_STATIC;
-    r.u.rtm.rtm_scope = RT_SCOPE_LINK;
-    r.u.rtm.rtm_type = RTN_UNICAST;
-    add_attr(&r, RTA_DST, dst, alen);
-    add_attr(&r, RTA_OIF, &idx, sizeof(idx));
-    return talk(&r);
+    return idx ? nl_route_dev(add, idx, family, dst, prefix, NULL, 0) : -ENODEV;
+}
+
+/* A get request: its one reply of type want into rep (-ENOENT if none). */
+struct reply {
+    union {
+        struct nlmsghdr nh;
+        char b[NL_BUF * 2];
+    };
+};
+
+static int ask(struct req *r, unsigned want, struct reply *rep)
+{
+    int ret;
+
+    r->nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    rep->nh.nlmsg_len = 0;
+    ret = talk_proto(NETLINK_ROUTE, r, r->nh.nlmsg_len, want, rep, sizeof(*rep));
+    return ret != 0 ? ret : rep->nh.nlmsg_len == 0 ? -ENOENT : 0;
 }
 
 int nl_route_get(int family, const void *dst, unsigned *ifindex, bool *via_gateway)
 {
     struct req r;
-    union {
-        struct nlmsghdr nh;
-        char b[NL_BUF * 2];
-    } rep;
+    struct reply rep;
     const struct rtattr *a;
     int ret;
 
     memset(&r, 0, sizeof(r));
     r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
     r.nh.nlmsg_type = RTM_GETROUTE;
-    r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
     r.u.rtm.rtm_family = (unsigned char)family;
     r.u.rtm.rtm_dst_len = family == AF_INET ? 32 : 128;
     add_attr(&r, RTA_DST, dst, family == AF_INET ? 4 : 16);
-    rep.nh.nlmsg_len = 0;
-    ret = talk_proto(NETLINK_ROUTE, &r, r.nh.nlmsg_len, RTM_NEWROUTE, &rep, sizeof(rep));
-    if (ret != 0)
+    if ((ret = ask(&r, RTM_NEWROUTE, &rep)) != 0)
         return ret;
-    if (rep.nh.nlmsg_len == 0 || (a = find_attr(&rep.nh, sizeof(struct rtmsg), RTA_OIF)) == NULL ||
+    if ((a = find_attr(&rep.nh, sizeof(struct rtmsg), RTA_OIF)) == NULL ||
         RTA_PAYLOAD(a) != sizeof(unsigned))
         return -ENOENT;
     memcpy(ifindex, RTA_DATA(a), sizeof(unsigned));
@@ -204,10 +200,7 @@ int nl_route_get(int family, const void *dst, unsigned *ifindex, bool *via_gatew
 int nl_neigh_get(int family, const void *dst, unsigned ifindex, uint8_t lladdr[6])
 {
     struct req r;
-    union {
-        struct nlmsghdr nh;
-        char b[NL_BUF * 2];
-    } rep;
+    struct reply rep;
     const struct ndmsg *nd;
     const struct rtattr *a;
     int ret;
@@ -215,16 +208,11 @@ int nl_neigh_get(int family, const void *dst, unsigned ifindex, uint8_t lladdr[6
     memset(&r, 0, sizeof(r));
     r.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg));
     r.nh.nlmsg_type = RTM_GETNEIGH;
-    r.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
     r.u.ndm.ndm_family = (unsigned char)family;
     r.u.ndm.ndm_ifindex = (int)ifindex;
     add_attr(&r, NDA_DST, dst, family == AF_INET ? 4 : 16);
-    rep.nh.nlmsg_len = 0;
-    ret = talk_proto(NETLINK_ROUTE, &r, r.nh.nlmsg_len, RTM_NEWNEIGH, &rep, sizeof(rep));
-    if (ret != 0)
+    if ((ret = ask(&r, RTM_NEWNEIGH, &rep)) != 0)
         return ret;
-    if (rep.nh.nlmsg_len == 0)
-        return -ENOENT;
     nd = NLMSG_DATA(&rep.nh);
     if (!(nd->ndm_state & (NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE | NUD_PERMANENT)) ||
         (a = find_attr(&rep.nh, sizeof(struct ndmsg), NDA_LLADDR)) == NULL ||
